@@ -1,0 +1,858 @@
+"""``ModelRegistry``: the Python API that users call.
+
+Each command loads one model aggregate, lets it check its rules and trigger
+events, and saves them in one transaction. When another writer saved events
+of the same model first, the save fails on the (aggregate id, version) key and
+the command runs again on the fresh state, so concurrent writers never create
+the same version twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import RecordConflictError
+from eventsourcing.utils import get_topic
+
+from registry import errors
+from registry.aggregate import DEFAULT_TRANSITIONS, Context, ModelAggregate, RegistrySettings
+from registry.artifacts import ArtifactStore, serialise
+from registry.clock import Clock, to_utc, utc_now
+from registry.environment import describe_environment
+from registry.events import (
+    Approved,
+    Deprecated,
+    DomainEvent,
+    ModelCreated,
+    Promoted,
+    Registered,
+    Rejected,
+    RolledBack,
+    SignatureSet,
+)
+from registry.metadata import check_metadata, check_tags, metrics_of
+from registry.naming import check_name, check_stage, model_id, split_reference
+from registry.persistence import EventStoreApplication, open_event_store
+from registry.records import ApprovalPolicy, Signature
+from registry.signatures import check_schema, infer_signature
+from registry.versioning import bump, classify_change, normalize_version
+from registry.views import HistoryEntry, ModelSummary, ModelVersion
+
+logger = logging.getLogger(__name__)
+
+# How often a command is retried when another writer changed the same model first.
+MAX_ATTEMPTS = 20
+
+# How far in the future an effective time may lie, to absorb clock skew between machines.
+FUTURE_TOLERANCE = dt.timedelta(seconds=5)
+
+ENVIRONMENTS = ("dev", "staging", "production")
+
+
+class ModelRegistry:
+    """An event-sourced model registry.
+
+    ``home`` (or ``REGISTRY_HOME``, default ``./.registry``) holds the SQLite
+    event store, the artifacts and the per-version files. ``database_url``
+    (or ``REGISTRY_DATABASE_URL``) moves the events to PostgreSQL. Every event
+    records ``increment`` and the acting user: the ``actor`` argument of a
+    command, else this object's ``actor``, else ``REGISTRY_USER``, else the OS
+    user. ``clock`` returns the current time and can be replaced in tests.
+    """
+
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        increment: str | None = None,
+        environment: str | None = None,
+        database_url: str | None = None,
+        actor: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        base = Path(home if home is not None else os.environ.get("REGISTRY_HOME", ".registry"))
+        if environment is not None:
+            if environment not in ENVIRONMENTS:
+                raise errors.InvalidInput(
+                    f"invalid environment {environment!r}: expected one of {', '.join(ENVIRONMENTS)}",
+                    value=environment,
+                )
+            base = base / "environments" / environment
+        if increment is not None and (not isinstance(increment, str) or not increment.strip()):
+            raise errors.InvalidInput(
+                f"invalid increment {increment!r}: expected a work-item id such as '0042'",
+                value=increment,
+            )
+        self.home = base.absolute()
+        self.increment = increment
+        self.environment = environment
+        self.actor = _check_actor(actor) if actor is not None else None
+        self._clock = clock or utc_now
+        url = database_url if database_url is not None else os.environ.get("REGISTRY_DATABASE_URL") or None
+        # NOTE: separate environments on PostgreSQL need one schema each; only SQLite homes are split so far.
+        if url is not None and environment is not None:
+            raise errors.InvalidInput(
+                "environment= with a PostgreSQL database_url is not supported yet; "
+                "give each environment its own database_url instead",
+                value=environment,
+            )
+        self.database_url = url
+        self._store: EventStoreApplication = open_event_store(self.home, url)
+        self.artifacts = ArtifactStore(self.home / "artifacts")
+        self.files_root = self.home / "models"
+
+    # --- lifecycle ------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the event store's connections."""
+        self._store.close()
+
+    def __enter__(self) -> ModelRegistry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- commands -------------------------------------------------------------
+
+    def register_model(
+        self,
+        name: str,
+        model: Any,
+        version: str | int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        stage: str = "dev",
+        tags: Sequence[str] | None = None,
+        *,
+        input_example: Any = None,
+        auto_version: bool = False,
+        actor: str | None = None,
+        effective_at: dt.datetime | str | None = None,
+    ) -> ModelVersion:
+        """Store a new version of ``name`` with its artifact, metadata and signature.
+
+        With no ``version``, or with ``auto_version=True``, the next version
+        is chosen by classifying the change against the latest version.
+        """
+        check_name(name)
+        check_stage(stage)
+        if version is not None and auto_version:
+            raise errors.InvalidInput(
+                f"pass either version={version!r} or auto_version=True, not both",
+                value=version,
+            )
+        explicit = normalize_version(version) if version is not None else None
+        checked_metadata = check_metadata(metadata)
+        checked_tags = check_tags(tags)
+        for key in ("name", "version", "stage"):
+            given = checked_metadata.pop(key, None)
+            expected = {"name": name, "version": explicit, "stage": stage}[key]
+            if given is not None and expected is not None and str(given) != expected:
+                if key == "version" and normalize_version(given) == expected:
+                    continue
+                raise errors.InvalidMetadata(
+                    f"metadata[{key!r}] is {given!r} but the {key} argument is {expected!r}; "
+                    "drop the key from metadata or make the two agree",
+                    value=given,
+                )
+        signature = infer_signature(model, input_example, checked_metadata.get("features"))
+        context = self._context(actor, effective_at)
+
+        # The artifact is written before the event that refers to it, so a crash
+        # leaves at most an unreferenced blob, never a version without its artifact.
+        data, artifact_format, loader = serialise(model)
+        artifact = self.artifacts.put_bytes(data, artifact_format, loader)
+        environment = describe_environment(model, artifact_format)
+
+        def command(aggregate: ModelAggregate) -> None:
+            chosen, change_type, reasons = explicit, None, []
+            if chosen is None:
+                change_type, reasons = self._classify(aggregate, signature.inputs, checked_metadata)
+                chosen = bump(aggregate.latest_version(), change_type)
+            aggregate.register(
+                context,
+                version=chosen,
+                stage=stage,
+                metadata=checked_metadata,
+                tags=checked_tags,
+                signature=signature,
+                artifact=artifact,
+                environment=environment,
+                version_bump=change_type,
+                bump_reasons=reasons,
+            )
+
+        aggregate, events = self._execute(name, command, context=context, create=True)
+        registered = next(e for e in events if isinstance(e, Registered))
+        logger.info("registered %s %s (artifact sha256 %s)", name, registered.version, artifact.sha256)
+        return self._view(aggregate, registered.version)
+
+    def version_model(
+        self,
+        name: str,
+        version_type: str | None = None,
+        *,
+        model: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        input_example: Any = None,
+    ) -> str:
+        """Return the version that comes after the latest version of ``name``.
+
+        With ``version_type`` ("major", "minor" or "patch") the latest version is
+        bumped by that part. Without it, the candidate described by ``model``,
+        ``metadata`` and ``input_example`` is classified against the latest version.
+        """
+        check_name(name)
+        aggregate = self._load_or_none(name)
+        latest = aggregate.latest_version() if aggregate else None
+        if version_type is not None:
+            return bump(latest, version_type)
+        if aggregate is None:
+            return bump(None, "major")
+        checked = check_metadata(metadata)
+        signature = infer_signature(model, input_example, checked.get("features"))
+        change_type, _ = self._classify(aggregate, signature.inputs, checked)
+        return bump(latest, change_type)
+
+    def promote_model(
+        self,
+        name: str,
+        version: str | int,
+        from_stage: str,
+        to_stage: str,
+        approval_required: bool | None = None,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+        effective_at: dt.datetime | str | None = None,
+    ) -> ModelVersion:
+        """Move ``version`` from ``from_stage`` to ``to_stage``.
+
+        A stage with an approval policy always needs its approvals.
+        ``approval_required=True`` also fails when the stage has no policy, so a
+        pipeline can insist that approvals were in force.
+        """
+        check_name(name)
+        checked_version = normalize_version(version)
+        check_stage(from_stage, argument="from_stage")
+        check_stage(to_stage, argument="to_stage")
+        if approval_required is not None and not isinstance(approval_required, bool):
+            raise errors.InvalidInput(
+                f"invalid approval_required {approval_required!r}: expected True, False or None",
+                value=approval_required,
+            )
+        settings = self._settings()
+        policy = settings.policies.get(to_stage) if settings else None
+        if approval_required and policy is None:
+            raise errors.NoApprovalPolicy(to_stage)
+        transitions = settings.transitions if settings else list(DEFAULT_TRANSITIONS)
+        context = self._context(actor, effective_at)
+
+        def command(aggregate: ModelAggregate) -> None:
+            aggregate.promote(
+                context,
+                version=checked_version,
+                from_stage=from_stage,
+                to_stage=to_stage,
+                transitions=transitions,
+                policy=policy,
+                reason=reason,
+            )
+
+        aggregate, _ = self._execute(name, command, context=context)
+        logger.info("promoted %s %s from %s to %s", name, checked_version, from_stage, to_stage)
+        return self._view(aggregate, checked_version)
+
+    def set_approval_required(
+        self,
+        stage: str = "production",
+        approvers: Sequence[str] = (),
+        min_approvals: int = 1,
+        *,
+        actor: str | None = None,
+    ) -> ApprovalPolicy:
+        """Require ``min_approvals`` approvals from ``approvers`` for promotions to ``stage``."""
+        check_stage(stage)
+        if isinstance(approvers, str) or not isinstance(approvers, Sequence) or not approvers:
+            raise errors.InvalidInput(
+                f"invalid approvers {approvers!r}: expected a non-empty list of user names",
+                value=approvers,
+            )
+        names = [_check_actor(a, argument="approver") for a in approvers]
+        if len(set(names)) != len(names):
+            raise errors.InvalidInput(
+                f"approvers {names!r} repeat a name; list each approver once", value=names
+            )
+        if isinstance(min_approvals, bool) or not isinstance(min_approvals, int) or not 1 <= min_approvals <= len(names):
+            raise errors.InvalidInput(
+                f"invalid min_approvals {min_approvals!r}: expected a whole number from 1 to "
+                f"{len(names)} (the number of approvers)",
+                value=min_approvals,
+            )
+        policy = ApprovalPolicy(stage=stage, approvers=names, min_approvals=min_approvals)
+        context = self._context(actor, None)
+        self._execute_settings(lambda settings: settings.set_policy(context, policy), context)
+        logger.info("approval policy for %s: %d of %s", stage, min_approvals, ", ".join(names))
+        return policy
+
+    def set_allowed_transitions(
+        self, transitions: Sequence[tuple[str, str]], *, actor: str | None = None
+    ) -> list[tuple[str, str]]:
+        """Declare the allowed stage transitions; ``"*"`` as the source means any stage."""
+        declared: list[tuple[str, str]] = []
+        for pair in transitions:
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise errors.InvalidInput(
+                    f"invalid transition {pair!r}: expected a pair such as ('dev', 'staging')",
+                    value=pair,
+                )
+            source, target = pair
+            if source != "*":
+                check_stage(source, argument="transition source")
+            check_stage(target, argument="transition target")
+            declared.append((str(source), str(target)))
+        if not declared:
+            raise errors.InvalidInput("transitions must not be empty", value=transitions)
+        context = self._context(actor, None)
+        self._execute_settings(lambda settings: settings.declare_transitions(context, declared), context)
+        return declared
+
+    def approve_model(
+        self,
+        name: str,
+        version: str | int,
+        approver: str,
+        comments: str | None = None,
+        *,
+        stage: str = "production",
+        effective_at: dt.datetime | str | None = None,
+    ) -> ModelVersion:
+        """Record ``approver``'s approval of promoting ``version`` to ``stage``."""
+        return self._decide(name, version, approver, comments, stage, True, effective_at)
+
+    def reject_model(
+        self,
+        name: str,
+        version: str | int,
+        approver: str,
+        reason: str,
+        *,
+        stage: str = "production",
+        effective_at: dt.datetime | str | None = None,
+    ) -> ModelVersion:
+        """Record ``approver``'s rejection of promoting ``version`` to ``stage``, with a reason."""
+        _check_reason(reason)
+        return self._decide(name, version, approver, reason, stage, False, effective_at)
+
+    def rollback(
+        self,
+        name: str,
+        to_version: str | int,
+        reason: str,
+        *,
+        actor: str | None = None,
+        automatic: bool = False,
+        evidence: Mapping[str, Any] | None = None,
+        effective_at: dt.datetime | str | None = None,
+    ) -> ModelVersion:
+        """Make ``to_version``, which was in production before, the production version again."""
+        check_name(name)
+        target = normalize_version(to_version)
+        _check_reason(reason)
+        context = self._context(actor, effective_at)
+
+        def command(aggregate: ModelAggregate) -> None:
+            aggregate.rollback(
+                context,
+                to_version=target,
+                reason=reason,
+                now=context.effective_at,
+                automatic=automatic,
+                evidence=evidence,
+            )
+
+        aggregate, _ = self._execute(name, command, context=context)
+        logger.info("rolled %s back to %s: %s", name, target, reason)
+        return self._view(aggregate, target)
+
+    def deprecate_model(
+        self,
+        name: str,
+        version: str | int,
+        reason: str,
+        end_of_life: dt.datetime | dt.date | str | None = None,
+        *,
+        actor: str | None = None,
+        effective_at: dt.datetime | str | None = None,
+    ) -> ModelVersion:
+        """Mark ``version`` as deprecated; after ``end_of_life`` it can no longer be used."""
+        check_name(name)
+        checked_version = normalize_version(version)
+        _check_reason(reason)
+        end = to_utc(end_of_life, argument="end_of_life") if end_of_life is not None else None
+        context = self._context(actor, effective_at)
+
+        def command(aggregate: ModelAggregate) -> None:
+            aggregate.deprecate(context, version=checked_version, reason=reason, end_of_life=end)
+
+        aggregate, _ = self._execute(name, command, context=context)
+        logger.info("deprecated %s %s: %s", name, checked_version, reason)
+        return self._view(aggregate, checked_version)
+
+    def set_model_signature(
+        self,
+        model: str | None = None,
+        inputs: Mapping[str, str] | None = None,
+        outputs: Mapping[str, str] | None = None,
+        *,
+        name: str | None = None,
+        version: str | int | None = None,
+        actor: str | None = None,
+    ) -> ModelVersion:
+        """Record the input and output schema of a version.
+
+        The version is given as ``model="fraud-detection-v3.1.0"``, or as
+        ``name=`` and ``version=``.
+        """
+        if model is not None:
+            name, version_text = split_reference(model)
+            version = version_text
+        if name is None or version is None:
+            raise errors.InvalidInput(
+                "name the version as model='NAME-vVERSION' or with name= and version=", value=model
+            )
+        check_name(name)
+        checked_version = normalize_version(version)
+        signature = Signature(
+            inputs=check_schema(inputs or {}, argument="inputs"),
+            outputs=check_schema(outputs or {}, argument="outputs"),
+        )
+        context = self._context(actor, None)
+
+        def command(aggregate: ModelAggregate) -> None:
+            aggregate.set_signature(context, version=checked_version, signature=signature)
+
+        aggregate, _ = self._execute(name, command, context=context)
+        return self._view(aggregate, checked_version)
+
+    def enforce_end_of_life(self, *, actor: str | None = None) -> dict[str, list[str]]:
+        """Archive every version past its end of life; return them by model name."""
+        context = self._context(actor or "registry-end-of-life", None)
+        archived: dict[str, list[str]] = {}
+        for name in self._model_names():
+            expired: list[str] = []
+
+            def command(aggregate: ModelAggregate) -> None:
+                expired[:] = aggregate.archive_expired(context, now=context.effective_at)
+
+            self._execute(name, command, context=context)
+            if expired:
+                archived[name] = expired
+                logger.info("archived %s %s at end of life", name, ", ".join(expired))
+        return archived
+
+    # --- queries --------------------------------------------------------------
+
+    def get_model(
+        self, name: str, stage: str | None = None, version: str | int | None = None
+    ) -> ModelVersion:
+        """Return a version by number, or the version in ``stage`` (production by default).
+
+        A deprecated version warns with ``ModelDeprecatedWarning``; after its
+        end of life this raises ``EndOfLifeReached``.
+        """
+        check_name(name)
+        if stage is not None and version is not None:
+            raise errors.InvalidInput(
+                f"pass either stage={stage!r} or version={version!r}, not both", value=(stage, version)
+            )
+        aggregate = self._load(name)
+        if version is not None:
+            chosen = normalize_version(version)
+            aggregate.get_version(chosen)
+        else:
+            wanted = check_stage(stage or "production")
+            holders = aggregate.holder_of(wanted)
+            if not holders:
+                raise errors.NoVersionInStage(name, wanted)
+            chosen = holders[-1].version
+        view = self._view(aggregate, chosen)
+        view.check_usable()
+        return view
+
+    def get_model_by_date(
+        self, name: str, date: dt.datetime | dt.date | str, stage: str = "production"
+    ) -> ModelVersion:
+        """Return the version that held ``stage`` at ``date``, by replaying events up to then.
+
+        A naive datetime is UTC; a bare date means the end of that day in UTC.
+        """
+        check_name(name)
+        check_stage(stage)
+        when = to_utc(date)
+        aggregate_id = model_id(name)
+        position = self._last_position_at(aggregate_id, when)
+        if position is None:
+            self._load(name)  # raises ModelNotFound when the model does not exist at all
+            raise errors.NoVersionInStage(name, stage, when.isoformat())
+        past = self._store.repository.get(aggregate_id, version=position)
+        holders = past.holder_of(stage)
+        if not holders:
+            raise errors.NoVersionInStage(name, stage, when.isoformat())
+        return self._view(past, holders[-1].version)
+
+    def list_models(self) -> list[ModelSummary]:
+        """Return every model with its latest and production versions, by name."""
+        summaries = []
+        for name in sorted(self._model_names()):
+            aggregate = self._load(name)
+            stages: dict[str, int] = {}
+            for state in aggregate.versions.values():
+                stages[state.stage] = stages.get(state.stage, 0) + 1
+            summaries.append(
+                ModelSummary(
+                    name=name,
+                    latest_version=aggregate.latest_version(),
+                    production_version=aggregate.production,
+                    version_count=len(aggregate.versions),
+                    stages=stages,
+                    created_at=aggregate.created_on,
+                    updated_at=aggregate.modified_on,
+                )
+            )
+        return summaries
+
+    def list_versions(
+        self,
+        name: str,
+        stage: str | None = None,
+        tags: Sequence[str] | None = None,
+        min_metrics: Mapping[str, float] | None = None,
+        max_metrics: Mapping[str, float] | None = None,
+    ) -> list[ModelVersion]:
+        """Return the versions of ``name``, lowest first, that pass every filter.
+
+        ``tags`` keeps versions that carry all the given tags; ``min_metrics``
+        and ``max_metrics`` bound metrics such as ``{"accuracy": 0.9}``, and a
+        version without a bounded metric is left out.
+        """
+        check_name(name)
+        if stage is not None:
+            check_stage(stage)
+        wanted_tags = set(check_tags(tags))
+        lower = _check_bounds(min_metrics, "min_metrics")
+        upper = _check_bounds(max_metrics, "max_metrics")
+        aggregate = self._load(name)
+        selected = []
+        for version in aggregate.ordered_versions():
+            state = aggregate.versions[version]
+            if stage is not None and state.stage != stage:
+                continue
+            if not wanted_tags <= set(state.tags):
+                continue
+            metrics = metrics_of(state.metadata)
+            if any(key not in metrics or metrics[key] < bound for key, bound in lower.items()):
+                continue
+            if any(key not in metrics or metrics[key] > bound for key, bound in upper.items()):
+                continue
+            selected.append(self._view(aggregate, version))
+        return selected
+
+    def history(self, name: str) -> list[HistoryEntry]:
+        """Return every event of ``name`` in the order it was recorded."""
+        check_name(name)
+        self._load(name)
+        return [_history_entry(event) for event in self._store.events.get(model_id(name))]
+
+    def events(self, name: str) -> list[DomainEvent]:
+        """Return the stored events of ``name``, oldest first."""
+        check_name(name)
+        self._load(name)
+        return list(self._store.events.get(model_id(name)))  # type: ignore[arg-type]
+
+    # --- internals ------------------------------------------------------------
+
+    def _context(self, actor: str | None, effective_at: dt.datetime | str | None) -> Context:
+        recorded_at = to_utc(self._clock(), argument="clock reading")
+        effective = to_utc(effective_at, argument="effective_at") if effective_at is not None else recorded_at
+        if effective > recorded_at + FUTURE_TOLERANCE:
+            raise errors.InvalidDate(
+                f"invalid effective_at {effective.isoformat()}: it is later than now "
+                f"({recorded_at.isoformat()}); events cannot take effect in the future",
+                value=effective_at,
+            )
+        return Context(
+            actor=self._resolve_actor(actor),
+            increment=self.increment,
+            recorded_at=recorded_at,
+            effective_at=effective,
+        )
+
+    def _resolve_actor(self, actor: str | None) -> str:
+        if actor is not None:
+            return _check_actor(actor)
+        if self.actor is not None:
+            return self.actor
+        configured = os.environ.get("REGISTRY_USER")
+        if configured:
+            return _check_actor(configured)
+        return getpass.getuser()
+
+    def _load_or_none(self, name: str) -> ModelAggregate | None:
+        try:
+            return self._store.repository.get(model_id(name))  # type: ignore[no-any-return]
+        except AggregateNotFoundError:
+            return None
+
+    def _load(self, name: str) -> ModelAggregate:
+        aggregate = self._load_or_none(name)
+        if aggregate is None:
+            raise errors.ModelNotFound(name)
+        return aggregate
+
+    def _settings(self) -> RegistrySettings | None:
+        try:
+            return self._store.repository.get(RegistrySettings.ID)  # type: ignore[no-any-return]
+        except AggregateNotFoundError:
+            return None
+
+    def _execute(
+        self,
+        name: str,
+        command: Callable[[ModelAggregate], None],
+        *,
+        context: Context,
+        create: bool = False,
+    ) -> tuple[ModelAggregate, list[DomainEvent]]:
+        """Run ``command`` on the model's aggregate and save its events, retrying on conflicts."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            aggregate = self._load_or_none(name)
+            if aggregate is None:
+                if not create:
+                    raise errors.ModelNotFound(name)
+                aggregate = ModelAggregate.create(context, model_id(name), name)
+            command(aggregate)
+            pending = list(aggregate._pending)
+            if not pending:
+                return aggregate, []
+            try:
+                self._store.save(aggregate)
+            except RecordConflictError:
+                logger.info("model %s changed during a command; retrying (attempt %d)", name, attempt)
+                time.sleep(random.uniform(0.001, 0.01 * attempt))
+                continue
+            self._write_files(aggregate, pending)
+            return aggregate, pending
+        raise errors.ConcurrencyConflict(name, MAX_ATTEMPTS)
+
+    def _execute_settings(self, command: Callable[[RegistrySettings], None], context: Context) -> None:
+        for _ in range(MAX_ATTEMPTS):
+            settings = self._settings() or RegistrySettings.create(context)
+            command(settings)
+            try:
+                self._store.save(settings)
+                return
+            except RecordConflictError:
+                time.sleep(random.uniform(0.001, 0.01))
+        raise errors.ConcurrencyConflict("registry settings", MAX_ATTEMPTS)
+
+    def _decide(
+        self,
+        name: str,
+        version: str | int,
+        approver: str,
+        text: str | None,
+        stage: str,
+        approve: bool,
+        effective_at: dt.datetime | str | None,
+    ) -> ModelVersion:
+        check_name(name)
+        checked_version = normalize_version(version)
+        checked_approver = _check_actor(approver, argument="approver")
+        check_stage(stage)
+        if text is not None and not isinstance(text, str):
+            raise errors.InvalidInput(f"invalid comments {text!r}: expected text", value=text)
+        settings = self._settings()
+        policy = settings.policies.get(stage) if settings else None
+        # The approver is the one who acts, so the event records them as its actor.
+        context = self._context(checked_approver, effective_at)
+
+        def command(aggregate: ModelAggregate) -> None:
+            aggregate.decide(
+                context,
+                version=checked_version,
+                stage=stage,
+                approver=checked_approver,
+                approve=approve,
+                text=text,
+                policy=policy,
+            )
+
+        aggregate, _ = self._execute(name, command, context=context)
+        logger.info(
+            "%s %s %s %s for %s", checked_approver, "approved" if approve else "rejected", name, checked_version, stage
+        )
+        return self._view(aggregate, checked_version)
+
+    def _classify(
+        self, aggregate: ModelAggregate, inputs: Mapping[str, str], metadata: Mapping[str, Any]
+    ) -> tuple[str, list[str]]:
+        latest = aggregate.latest_version()
+        if latest is None:
+            return "major", ["first version"]
+        previous = aggregate.versions[latest]
+        change = classify_change(
+            previous.signature.inputs, metrics_of(previous.metadata), inputs, metrics_of(metadata)
+        )
+        return change.version_type, change.reasons
+
+    def _view(self, aggregate: ModelAggregate, version: str) -> ModelVersion:
+        return ModelVersion(aggregate.name, aggregate.get_version(version), self.artifacts.load, self._now)
+
+    def _now(self) -> dt.datetime:
+        return to_utc(self._clock(), argument="clock reading")
+
+    def _write_files(self, aggregate: ModelAggregate, events: Sequence[DomainEvent]) -> None:
+        from projections.version_files import write_version_files
+
+        touched = set()
+        for event in events:
+            for field in ("version", "to_version", "from_version"):
+                value = getattr(event, field, None)
+                if isinstance(value, str):
+                    touched.add(value)
+        for version in sorted(touched):
+            write_version_files(self.files_root, self._view(aggregate, version))
+
+    def _model_names(self) -> list[str]:
+        """Return the names of all models, from their creation events."""
+        topic = get_topic(ModelCreated)
+        names: list[str] = []
+        start = 1
+        while True:
+            page = self._store.recorder.select_notifications(start=start, limit=500, topics=[topic])
+            if not page:
+                return names
+            names.extend(orjson.loads(n.state)["name"] for n in page)
+            start = page[-1].id + 1
+
+    def _last_position_at(self, aggregate_id: uuid.UUID, when: dt.datetime) -> int | None:
+        """Return the position of the model's last event effective at or before ``when``.
+
+        Effective times never decrease along a model's events, so a binary search
+        over positions finds it with a logarithmic number of primary-key lookups.
+        """
+        recorder = self._store.events.recorder
+        newest = recorder.select_events(aggregate_id, desc=True, limit=1)
+        if not newest:
+            return None
+        low, high = 1, newest[0].originator_version
+        found: int | None = None
+        while low <= high:
+            middle = (low + high) // 2
+            stored = recorder.select_events(aggregate_id, gt=middle - 1, lte=middle, limit=1)
+            effective = dt.datetime.fromisoformat(orjson.loads(stored[0].state)["effective_at"])
+            if effective <= when:
+                found, low = middle, middle + 1
+            else:
+                high = middle - 1
+        return found
+
+
+def _check_actor(actor: object, *, argument: str = "actor") -> str:
+    if not isinstance(actor, str) or not actor.strip() or len(actor) > 256:
+        raise errors.InvalidInput(
+            f"invalid {argument} {actor!r}: expected a non-empty user name of at most 256 characters",
+            value=actor,
+        )
+    return actor.strip()
+
+
+def _check_reason(reason: object) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise errors.InvalidInput(
+            f"invalid reason {reason!r}: expected a non-empty explanation, which the audit trail keeps",
+            value=reason,
+        )
+    return reason
+
+
+def _check_bounds(bounds: Mapping[str, float] | None, argument: str) -> dict[str, float]:
+    if bounds is None:
+        return {}
+    if not isinstance(bounds, Mapping):
+        raise errors.InvalidInput(
+            f"invalid {argument} {bounds!r}: expected a dict such as {{'accuracy': 0.9}}", value=bounds
+        )
+    checked = {}
+    for key, value in bounds.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise errors.InvalidInput(
+                f"invalid {argument}[{key!r}] = {value!r}: expected a number", value=value
+            )
+        checked[str(key)] = float(value)
+    return checked
+
+
+def _history_entry(event: DomainEvent) -> HistoryEntry:
+    common = {
+        "position": event.originator_version,
+        "event": type(event).__name__,
+        "actor": event.actor,
+        "effective_at": event.effective_at,
+        "recorded_at": event.timestamp,
+        "increment": event.increment,
+    }
+    if isinstance(event, Registered):
+        return HistoryEntry(
+            **common,
+            version=event.version,
+            to_stage=event.stage,
+            details={"sha256": event.artifact.sha256, "version_bump": event.version_bump},
+        )
+    if isinstance(event, Promoted):
+        return HistoryEntry(
+            **common,
+            version=event.version,
+            from_stage=event.from_stage,
+            to_stage=event.to_stage,
+            reason=event.reason,
+            details={"approved_by": list(event.approved_by)},
+        )
+    if isinstance(event, (Approved, Rejected)):
+        text = event.comments if isinstance(event, Approved) else event.reason
+        return HistoryEntry(
+            **common, version=event.version, reason=text, details={"stage": event.stage, "approver": event.approver}
+        )
+    if isinstance(event, RolledBack):
+        return HistoryEntry(
+            **common,
+            version=event.to_version,
+            from_stage=None,
+            to_stage="production",
+            reason=event.reason,
+            details={"from_version": event.from_version, "automatic": event.automatic, "evidence": event.evidence},
+        )
+    if isinstance(event, Deprecated):
+        return HistoryEntry(
+            **common,
+            version=event.version,
+            reason=event.reason,
+            details={"end_of_life": event.end_of_life.isoformat() if event.end_of_life else None},
+        )
+    if isinstance(event, SignatureSet):
+        return HistoryEntry(**common, version=event.version, details=event.signature.model_dump())
+    return HistoryEntry(**common, version=None)
+
+

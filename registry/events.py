@@ -1,0 +1,174 @@
+"""The domain events of the registry, as immutable pydantic models.
+
+Each event is a past-tense fact. Once an event class has been stored, it is
+never edited in place: a changed shape gets a new ``class_version`` and an
+``upcast_vN_vM`` static method that rewrites the old stored state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from registry.records import ApprovalPolicy, ArtifactRef, Environment, Signature
+
+if TYPE_CHECKING:
+    from registry.aggregate import EventSourcedAggregate
+
+
+class DomainEvent(BaseModel):
+    """Fields every event carries: position, times, actor and increment.
+
+    ``timestamp`` is when the event was recorded; ``effective_at`` is when it
+    took effect, which differs for imported history and backfills.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    class_version: ClassVar[int] = 1
+
+    originator_id: uuid.UUID
+    originator_version: int
+    timestamp: dt.datetime
+    effective_at: dt.datetime
+    actor: str
+    increment: str | None = None
+
+    def mutate(self, aggregate: Any) -> Any:
+        """Apply this event to ``aggregate`` and return the result."""
+        if aggregate is not None:
+            # An event belongs to exactly one aggregate and must follow its last event.
+            assert aggregate.id == self.originator_id
+            assert aggregate.version + 1 == self.originator_version
+        aggregate = self.apply(aggregate)
+        aggregate.version = self.originator_version
+        aggregate.modified_on = self.timestamp
+        aggregate.last_effective_at = self.effective_at
+        return aggregate
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        raise NotImplementedError
+
+
+# --- model events ---------------------------------------------------------------
+
+
+class ModelCreated(DomainEvent):
+    name: str
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        from registry.aggregate import ModelAggregate
+
+        return ModelAggregate.from_created(self)
+
+
+class Registered(DomainEvent):
+    version: str
+    stage: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    signature: Signature
+    artifact: ArtifactRef
+    environment: Environment
+    version_bump: str | None = None
+    bump_reasons: list[str] = Field(default_factory=list)
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        return aggregate.on_registered(self)  # type: ignore[no-any-return]
+
+
+class Promoted(DomainEvent):
+    version: str
+    from_stage: str
+    to_stage: str
+    reason: str | None = None
+    approved_by: list[str] = Field(default_factory=list)
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        return aggregate.on_promoted(self)  # type: ignore[no-any-return]
+
+
+class Approved(DomainEvent):
+    version: str
+    stage: str
+    approver: str
+    comments: str | None = None
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        return aggregate.on_decision(self, "approved", self.comments)  # type: ignore[no-any-return]
+
+
+class Rejected(DomainEvent):
+    version: str
+    stage: str
+    approver: str
+    reason: str
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        return aggregate.on_decision(self, "rejected", self.reason)  # type: ignore[no-any-return]
+
+
+class RolledBack(DomainEvent):
+    from_version: str | None
+    to_version: str
+    reason: str
+    automatic: bool = False
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        return aggregate.on_rolled_back(self)  # type: ignore[no-any-return]
+
+
+class Deprecated(DomainEvent):
+    version: str
+    reason: str
+    end_of_life: dt.datetime | None = None
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        return aggregate.on_deprecated(self)  # type: ignore[no-any-return]
+
+
+class SignatureSet(DomainEvent):
+    version: str
+    signature: Signature
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        return aggregate.on_signature_set(self)  # type: ignore[no-any-return]
+
+
+# --- registry settings events ---------------------------------------------------
+
+
+class SettingsCreated(DomainEvent):
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        from registry.aggregate import RegistrySettings
+
+        return RegistrySettings.from_created(self)
+
+
+class ApprovalPolicySet(DomainEvent):
+    policy: ApprovalPolicy
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        return aggregate.on_policy_set(self)  # type: ignore[no-any-return]
+
+
+class TransitionsDeclared(DomainEvent):
+    transitions: list[tuple[str, str]]
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        return aggregate.on_transitions_declared(self)  # type: ignore[no-any-return]
+
+
+MODEL_EVENTS: tuple[type[DomainEvent], ...] = (
+    ModelCreated,
+    Registered,
+    Promoted,
+    Approved,
+    Rejected,
+    RolledBack,
+    Deprecated,
+    SignatureSet,
+)

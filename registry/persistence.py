@@ -1,0 +1,148 @@
+"""The event store: an eventsourcing application with pydantic events in orjson.
+
+SQLite is the embedded default; a ``postgresql://`` URL selects PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+from eventsourcing.application import Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic, resolve_topic
+from pydantic import BaseModel
+
+from registry.aggregate import ModelAggregate
+from registry.errors import BackendError, InvalidInput
+
+# Take a snapshot every this many events of a model, so that loading a model
+# replays at most this many events after the snapshot.
+SNAPSHOT_INTERVAL = 50
+
+# Seconds a writer waits for SQLite's write lock before giving up.
+SQLITE_LOCK_TIMEOUT_SECONDS = 30
+
+
+class OrjsonTranscoder(Transcoder):
+    """Encodes JSON-ready Python values with orjson."""
+
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return orjson.loads(data)
+
+
+class PydanticMapper(Mapper[Any]):
+    """Maps pydantic events and snapshots to stored events and back.
+
+    Pydantic turns an event into JSON-ready values and validates them again on
+    the way back, so nested value objects come back as their own classes.
+    """
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
+        assert isinstance(domain_event, BaseModel)
+        event_class = type(domain_event)
+        state = domain_event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
+        class_version = getattr(event_class, "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=get_topic(event_class),
+            state=self.transcoder.encode(state),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[Any]:
+        event_class = resolve_topic(stored_event.topic)
+        state = self.transcoder.decode(stored_event.state)
+        # Old stored shapes are brought up to the current class version step by step.
+        from_version = state.pop("class_version", 1)
+        class_version = getattr(event_class, "class_version", 1)
+        while from_version < class_version:
+            getattr(event_class, f"upcast_v{from_version}_v{from_version + 1}")(state)
+            from_version += 1
+        state["originator_id"] = stored_event.originator_id
+        state["originator_version"] = stored_event.originator_version
+        return event_class.model_validate(state)  # type: ignore[no-any-return]
+
+
+class EventStoreApplication(Application[Any]):
+    """The registry's event store, repository, snapshots and notification log."""
+
+    name = "ModelRegistry"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {ModelAggregate: SNAPSHOT_INTERVAL}
+
+    def construct_mapper(self) -> Mapper[Any]:
+        return PydanticMapper(transcoder=OrjsonTranscoder())
+
+
+def store_environment(home: Path, database_url: str | None) -> dict[str, str]:
+    """Return the eventsourcing settings for SQLite under ``home`` or for ``database_url``."""
+    settings = {
+        "AGGREGATE_CACHE_MAXSIZE": "64",
+        "IS_SNAPSHOTTING_ENABLED": "y",
+    }
+    if database_url is None:
+        settings.update(
+            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            SQLITE_DBNAME=str(home / "events.sqlite3"),
+            SQLITE_LOCK_TIMEOUT=str(SQLITE_LOCK_TIMEOUT_SECONDS),
+        )
+        return settings
+    settings.update(_postgres_settings(database_url))
+    return settings
+
+
+def _postgres_settings(database_url: str) -> dict[str, str]:
+    url = urllib.parse.urlsplit(database_url)
+    if url.scheme not in ("postgresql", "postgres") or not url.path.strip("/"):
+        raise InvalidInput(
+            f"invalid database_url {_redact(database_url)!r}: expected "
+            "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?schema=NAME]",
+            value=_redact(database_url),
+        )
+    query = urllib.parse.parse_qs(url.query)
+    settings = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": urllib.parse.unquote(url.path.strip("/")),
+        "POSTGRES_HOST": url.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": urllib.parse.unquote(url.username or "postgres"),
+        "POSTGRES_PASSWORD": urllib.parse.unquote(url.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_LOCK_TIMEOUT": "10",
+    }
+    if "schema" in query:
+        settings["POSTGRES_SCHEMA"] = query["schema"][0]
+    return settings
+
+
+def _redact(database_url: str) -> str:
+    """Return ``database_url`` with any password replaced, for messages and logs."""
+    url = urllib.parse.urlsplit(database_url)
+    if url.password is None:
+        return database_url
+    netloc = url.netloc.replace(f":{url.password}@", ":***@")
+    return urllib.parse.urlunsplit(url._replace(netloc=netloc))
+
+
+def open_event_store(home: Path, database_url: str | None) -> EventStoreApplication:
+    """Open (and create when needed) the event store."""
+    if database_url is None:
+        home.mkdir(parents=True, exist_ok=True)
+    try:
+        return EventStoreApplication(env=store_environment(home, database_url))
+    except InvalidInput:
+        raise
+    except Exception as error:
+        where = _redact(database_url) if database_url else str(home / "events.sqlite3")
+        raise BackendError(
+            f"cannot open the event store at {where}: {type(error).__name__}: {error}. "
+            "Check that the database is reachable and writable"
+        ) from error

@@ -1,0 +1,189 @@
+"""What queries return: model versions, model summaries and history entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry.errors import EndOfLifeReached
+from registry.records import ArtifactRef, Deprecation, Environment, Signature, VersionState
+
+_NOT_LOADED = object()
+
+
+class ModelDeprecatedWarning(UserWarning):
+    """Warns that a version read from the registry is deprecated but still before its end of life."""
+
+
+class ModelVersion:
+    """One version of a model, as the registry holds it.
+
+    ``model`` loads the artifact on first access, after checking its digest.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        state: VersionState,
+        loader: Callable[[ArtifactRef, str, str], Any],
+        now: Callable[[], dt.datetime],
+    ) -> None:
+        self.name = name
+        self.version = state.version
+        self.stage = state.stage
+        self.tags = list(state.tags)
+        self.signature: Signature = state.signature.model_copy(deep=True)
+        self.artifact: ArtifactRef = state.artifact.model_copy()
+        self.environment: Environment = state.environment.model_copy(deep=True)
+        self.deprecation: Deprecation | None = state.deprecation
+        self.registered_by = state.registered_by
+        self.created_at = state.created_at
+        self.updated_at = state.updated_at
+        self.deployed_at = state.deployed_at
+        self.increment = state.increment
+        self.version_bump = state.version_bump
+        self.bump_reasons = list(state.bump_reasons)
+        self.approvals = {
+            stage: {approver: decision.model_dump(mode="json") for approver, decision in by_approver.items()}
+            for stage, by_approver in state.decisions.items()
+        }
+        self.metadata = _full_metadata(name, state)
+        self._loader = loader
+        self._now = now
+        self._model: Any = _NOT_LOADED
+
+    @property
+    def model(self) -> Any:
+        """The loaded model object; the artifact's digest is checked before loading."""
+        if self._model is _NOT_LOADED:
+            self.check_usable(warn=False)
+            self._model = self._loader(self.artifact, self.name, self.version)
+        return self._model
+
+    @property
+    def is_deprecated(self) -> bool:
+        return self.deprecation is not None
+
+    def check_usable(self, *, warn: bool = True) -> None:
+        """Raise after the end of life; warn while deprecated before it."""
+        if self.deprecation is None:
+            return
+        end_of_life = self.deprecation.end_of_life
+        if end_of_life is not None and end_of_life <= self._now():
+            raise EndOfLifeReached(self.name, self.version, end_of_life.isoformat())
+        if warn:
+            until = f" until {end_of_life.isoformat()}" if end_of_life else ""
+            warnings.warn(
+                f"{self.name} {self.version} is deprecated ({self.deprecation.reason}); "
+                f"it can still be used{until}",
+                ModelDeprecatedWarning,
+                stacklevel=3,
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the version's fields as JSON-ready values, without the model object."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "stage": self.stage,
+            "tags": list(self.tags),
+            "metadata": dict(self.metadata),
+            "signature": self.signature.model_dump(mode="json"),
+            "artifact": self.artifact.model_dump(mode="json"),
+            "environment": self.environment.model_dump(mode="json"),
+            "deprecation": self.deprecation.model_dump(mode="json") if self.deprecation else None,
+            "approvals": self.approvals,
+            "registered_by": self.registered_by,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "deployed_at": self.deployed_at.isoformat() if self.deployed_at else None,
+        }
+
+    def __repr__(self) -> str:
+        return f"ModelVersion(name={self.name!r}, version={self.version!r}, stage={self.stage!r})"
+
+
+def _full_metadata(name: str, state: VersionState) -> dict[str, Any]:
+    """Merge the caller's metadata with what the registry knows about the version."""
+    metadata: dict[str, Any] = dict(state.metadata)
+    metadata.update(
+        name=name,
+        version=state.version,
+        stage=state.stage,
+        created_at=state.created_at.isoformat(),
+        updated_at=state.updated_at.isoformat(),
+        actor=state.registered_by,
+        increment=state.increment,
+        artifact_sha256=state.artifact.sha256,
+        artifact_size=state.artifact.size,
+        artifact_format=state.artifact.format,
+        tags=list(state.tags),
+    )
+    metadata.setdefault("python_version", state.environment.python_version)
+    if "features" not in metadata and state.signature.inputs:
+        metadata["features"] = list(state.signature.inputs)
+        metadata["num_features"] = len(state.signature.inputs)
+    production_approvals = state.decisions.get("production", {})
+    approvers = [a for a, d in production_approvals.items() if d.decision == "approved"]
+    if approvers and "approver" not in metadata:
+        metadata["approver"] = ", ".join(approvers)
+    return metadata
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One model with its latest and production versions."""
+
+    name: str
+    latest_version: str | None
+    production_version: str | None
+    version_count: int
+    stages: dict[str, int]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "latest_version": self.latest_version,
+            "production_version": self.production_version,
+            "version_count": self.version_count,
+            "stages": dict(self.stages),
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One event of a model's history, in the words a reviewer reads."""
+
+    position: int
+    event: str
+    version: str | None
+    actor: str
+    effective_at: dt.datetime
+    recorded_at: dt.datetime
+    increment: str | None
+    from_stage: str | None = None
+    to_stage: str | None = None
+    reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "event": self.event,
+            "version": self.version,
+            "actor": self.actor,
+            "effective_at": self.effective_at.isoformat(),
+            "recorded_at": self.recorded_at.isoformat(),
+            "increment": self.increment,
+            "from_stage": self.from_stage,
+            "to_stage": self.to_stage,
+            "reason": self.reason,
+            "details": dict(self.details),
+        }
