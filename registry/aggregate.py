@@ -64,6 +64,8 @@ class Context:
     increment: str | None
     recorded_at: dt.datetime
     effective_at: dt.datetime
+    # True when the caller gave the effective time, as for imported history and backfills.
+    backfilled: bool = False
 
 
 class EventSourcedAggregate:

@@ -9,6 +9,7 @@ the same version twice.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import getpass
 import logging
@@ -169,13 +170,14 @@ class ModelRegistry:
         signature = infer_signature(model, input_example, checked_metadata.get("features"))
         context = self._context(actor, effective_at)
 
-        # The artifact is written before the event that refers to it, so a crash
-        # leaves at most an unreferenced blob, never a version without its artifact.
+        # The blob is written after the aggregate accepts the version and before the
+        # event that refers to it is saved. A rejected command leaves no blob, and a
+        # crash leaves at most an unreferenced blob, never a version without its artifact.
         data, artifact_format, loader = serialise(model)
-        artifact = self.artifacts.put_bytes(data, artifact_format, loader)
+        artifact = self.artifacts.reference(data, artifact_format, loader)
         environment = describe_environment(model, artifact_format)
 
-        def command(aggregate: ModelAggregate) -> None:
+        def command(aggregate: ModelAggregate, context: Context) -> None:
             chosen, change_type, reasons = explicit, None, []
             if chosen is None:
                 change_type, reasons = self._classify(aggregate, signature.inputs, checked_metadata)
@@ -192,6 +194,7 @@ class ModelRegistry:
                 version_bump=change_type,
                 bump_reasons=reasons,
             )
+            self.artifacts.put_bytes(data, artifact_format, loader)
 
         aggregate, events = self._execute(name, command, context=context, create=True)
         registered = next(e for e in events if isinstance(e, Registered))
@@ -247,6 +250,8 @@ class ModelRegistry:
         checked_version = normalize_version(version)
         check_stage(from_stage, argument="from_stage")
         check_stage(to_stage, argument="to_stage")
+        if reason is not None:
+            _check_reason(reason)
         if approval_required is not None and not isinstance(approval_required, bool):
             raise errors.InvalidInput(
                 f"invalid approval_required {approval_required!r}: expected True, False or None",
@@ -259,7 +264,7 @@ class ModelRegistry:
         transitions = settings.transitions if settings else list(DEFAULT_TRANSITIONS)
         context = self._context(actor, effective_at)
 
-        def command(aggregate: ModelAggregate) -> None:
+        def command(aggregate: ModelAggregate, context: Context) -> None:
             aggregate.promote(
                 context,
                 version=checked_version,
@@ -302,7 +307,7 @@ class ModelRegistry:
             )
         policy = ApprovalPolicy(stage=stage, approvers=names, min_approvals=min_approvals)
         context = self._context(actor, None)
-        self._execute_settings(lambda settings: settings.set_policy(context, policy), context)
+        self._execute_settings(lambda settings, current: settings.set_policy(current, policy), context)
         logger.info("approval policy for %s: %d of %s", stage, min_approvals, ", ".join(names))
         return policy
 
@@ -310,6 +315,11 @@ class ModelRegistry:
         self, transitions: Sequence[tuple[str, str]], *, actor: str | None = None
     ) -> list[tuple[str, str]]:
         """Declare the allowed stage transitions; ``"*"`` as the source means any stage."""
+        if isinstance(transitions, str) or not isinstance(transitions, Sequence):
+            raise errors.InvalidInput(
+                f"invalid transitions {transitions!r}: expected a list of pairs such as [('dev', 'staging')]",
+                value=transitions,
+            )
         declared: list[tuple[str, str]] = []
         for pair in transitions:
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:
@@ -323,9 +333,14 @@ class ModelRegistry:
             check_stage(target, argument="transition target")
             declared.append((str(source), str(target)))
         if not declared:
-            raise errors.InvalidInput("transitions must not be empty", value=transitions)
+            raise errors.InvalidInput(
+                f"invalid transitions {transitions!r}: expected at least one pair such as ('dev', 'staging')",
+                value=transitions,
+            )
         context = self._context(actor, None)
-        self._execute_settings(lambda settings: settings.declare_transitions(context, declared), context)
+        self._execute_settings(
+            lambda settings, current: settings.declare_transitions(current, declared), context
+        )
         return declared
 
     def approve_model(
@@ -370,9 +385,15 @@ class ModelRegistry:
         check_name(name)
         target = normalize_version(to_version)
         _check_reason(reason)
+        if not isinstance(automatic, bool):
+            raise errors.InvalidInput(f"invalid automatic {automatic!r}: expected True or False", value=automatic)
+        if evidence is not None and not isinstance(evidence, Mapping):
+            raise errors.InvalidInput(
+                f"invalid evidence {evidence!r}: expected a dict such as {{'error_rate': 0.09}}", value=evidence
+            )
         context = self._context(actor, effective_at)
 
-        def command(aggregate: ModelAggregate) -> None:
+        def command(aggregate: ModelAggregate, context: Context) -> None:
             aggregate.rollback(
                 context,
                 to_version=target,
@@ -403,7 +424,7 @@ class ModelRegistry:
         end = to_utc(end_of_life, argument="end_of_life") if end_of_life is not None else None
         context = self._context(actor, effective_at)
 
-        def command(aggregate: ModelAggregate) -> None:
+        def command(aggregate: ModelAggregate, context: Context) -> None:
             aggregate.deprecate(context, version=checked_version, reason=reason, end_of_life=end)
 
         aggregate, _ = self._execute(name, command, context=context)
@@ -440,7 +461,7 @@ class ModelRegistry:
         )
         context = self._context(actor, None)
 
-        def command(aggregate: ModelAggregate) -> None:
+        def command(aggregate: ModelAggregate, context: Context) -> None:
             aggregate.set_signature(context, version=checked_version, signature=signature)
 
         aggregate, _ = self._execute(name, command, context=context)
@@ -448,12 +469,12 @@ class ModelRegistry:
 
     def enforce_end_of_life(self, *, actor: str | None = None) -> dict[str, list[str]]:
         """Archive every version past its end of life; return them by model name."""
-        context = self._context(actor or "registry-end-of-life", None)
+        context = self._context(actor if actor is not None else "registry-end-of-life", None)
         archived: dict[str, list[str]] = {}
         for name in self._model_names():
             expired: list[str] = []
 
-            def command(aggregate: ModelAggregate) -> None:
+            def command(aggregate: ModelAggregate, context: Context) -> None:
                 expired[:] = aggregate.archive_expired(context, now=context.effective_at)
 
             self._execute(name, command, context=context)
@@ -510,7 +531,16 @@ class ModelRegistry:
         holders = past.holder_of(stage)
         if not holders:
             raise errors.NoVersionInStage(name, stage, when.isoformat())
-        return self._view(past, holders[-1].version)
+        version = holders[-1].version
+        # The view shows the past state, but loading its model happens now, so the
+        # end-of-life check uses the version's current deprecation.
+        current = self._view(self._load(name), version)
+
+        def load_if_usable(ref: Any, model_name: str, model_version: str) -> Any:
+            current.check_usable(warn=False)
+            return self.artifacts.load(ref, model_name, model_version)
+
+        return ModelVersion(past.name, past.get_version(version), load_if_usable, self._now)
 
     def list_models(self) -> list[ModelSummary]:
         """Return every model with its latest and production versions, by name."""
@@ -597,7 +627,14 @@ class ModelRegistry:
             increment=self.increment,
             recorded_at=recorded_at,
             effective_at=effective,
+            backfilled=effective_at is not None,
         )
+
+    def _reread_clock(self, context: Context) -> Context:
+        """Return ``context`` recorded now; its effective time moves too unless the caller gave one."""
+        now = self._now()
+        effective = context.effective_at if context.backfilled else now
+        return dataclasses.replace(context, recorded_at=now, effective_at=effective)
 
     def _resolve_actor(self, actor: str | None) -> str:
         if actor is not None:
@@ -630,7 +667,7 @@ class ModelRegistry:
     def _execute(
         self,
         name: str,
-        command: Callable[[ModelAggregate], None],
+        command: Callable[[ModelAggregate, Context], None],
         *,
         context: Context,
         create: bool = False,
@@ -638,11 +675,14 @@ class ModelRegistry:
         """Run ``command`` on the model's aggregate and save its events, retrying on conflicts."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             aggregate = self._load_or_none(name)
+            # Reading the clock after loading dates the new events after the events just loaded,
+            # unless the caller gave an effective time or the writers' clocks disagree.
+            attempt_context = self._reread_clock(context)
             if aggregate is None:
                 if not create:
                     raise errors.ModelNotFound(name)
-                aggregate = ModelAggregate.create(context, model_id(name), name)
-            command(aggregate)
+                aggregate = ModelAggregate.create(attempt_context, model_id(name), name)
+            command(aggregate, attempt_context)
             pending = list(aggregate._pending)
             if not pending:
                 return aggregate, []
@@ -656,10 +696,12 @@ class ModelRegistry:
             return aggregate, pending
         raise errors.ConcurrencyConflict(name, MAX_ATTEMPTS)
 
-    def _execute_settings(self, command: Callable[[RegistrySettings], None], context: Context) -> None:
+    def _execute_settings(self, command: Callable[[RegistrySettings, Context], None], context: Context) -> None:
         for _ in range(MAX_ATTEMPTS):
-            settings = self._settings() or RegistrySettings.create(context)
-            command(settings)
+            settings = self._settings()
+            attempt_context = self._reread_clock(context)
+            settings = settings or RegistrySettings.create(attempt_context)
+            command(settings, attempt_context)
             try:
                 self._store.save(settings)
                 return
@@ -688,7 +730,7 @@ class ModelRegistry:
         # The approver is the one who acts, so the event records them as its actor.
         context = self._context(checked_approver, effective_at)
 
-        def command(aggregate: ModelAggregate) -> None:
+        def command(aggregate: ModelAggregate, context: Context) -> None:
             aggregate.decide(
                 context,
                 version=checked_version,

@@ -90,18 +90,24 @@ class ArtifactStore:
         data, artifact_format, loader = serialise(model)
         return self.put_bytes(data, artifact_format, loader)
 
-    def put_bytes(self, data: bytes, artifact_format: str, loader: str | None = None) -> ArtifactRef:
+    def reference(self, data: bytes, artifact_format: str, loader: str | None = None) -> ArtifactRef:
+        """Return the reference that ``put_bytes`` returns for ``data``, without writing anything."""
         digest = hashlib.sha256(data).hexdigest()
-        path = self.path_of(digest)
-        if not path.exists():
-            self._write_atomically(path, data)
         return ArtifactRef(
-            uri=path.resolve().as_uri(),
+            uri=self.path_of(digest).resolve().as_uri(),
             sha256=digest,
             size=len(data),
             format=artifact_format,
             loader=loader,
         )
+
+    def put_bytes(self, data: bytes, artifact_format: str, loader: str | None = None) -> ArtifactRef:
+        """Store ``data`` unless a blob with its digest exists, and return a reference to it."""
+        ref = self.reference(data, artifact_format, loader)
+        path = self.path_of(ref.sha256)
+        if not path.exists():
+            self._write_atomically(path, data)
+        return ref
 
     def read_verified(self, ref: ArtifactRef, name: str, version: str) -> bytes:
         """Return the blob's bytes after checking them against the recorded digest."""

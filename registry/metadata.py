@@ -6,6 +6,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from registry.errors import InvalidMetadata
 
 # Metrics given as fractions between 0 and 1.
@@ -87,7 +89,7 @@ def check_metadata(metadata: object) -> dict[str, Any]:
                 value=given,
             )
         checked["num_features"] = count
-    return checked
+    return _as_json_values(checked)
 
 
 def check_tags(tags: object) -> list[str]:
@@ -115,6 +117,21 @@ def metrics_of(metadata: Mapping[str, Any]) -> dict[str, float]:
         for key in FRACTION_METRICS + NON_NEGATIVE
         if isinstance(metadata.get(key), (int, float)) and not isinstance(metadata.get(key), bool)
     }
+
+
+def _as_json_values(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Return ``metadata`` as the JSON values that the event store keeps.
+
+    A replay rebuilds metadata from stored JSON, so the live state must hold the
+    same values: tuples become lists, datetimes ISO 8601 text, numpy scalars numbers.
+    """
+    try:
+        return orjson.loads(orjson.dumps(metadata, option=orjson.OPT_SERIALIZE_NUMPY))  # type: ignore[no-any-return]
+    except orjson.JSONEncodeError as error:
+        raise InvalidMetadata(
+            f"invalid metadata: {error}; expected JSON values (text, numbers, booleans, None, lists and dicts)",
+            value=metadata,
+        ) from None
 
 
 def _number(key: str, value: object) -> float:

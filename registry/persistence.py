@@ -5,6 +5,7 @@ SQLite is the embedded default; a ``postgresql://`` URL selects PostgreSQL.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from pathlib import Path
 from typing import Any, ClassVar
@@ -100,11 +101,18 @@ def store_environment(home: Path, database_url: str | None) -> dict[str, str]:
 
 
 def _postgres_settings(database_url: str) -> dict[str, str]:
-    url = urllib.parse.urlsplit(database_url)
+    expected = "expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?schema=NAME]"
+    try:
+        url = urllib.parse.urlsplit(database_url)
+        port = url.port
+    except ValueError as error:  # a malformed IPv6 host, or a port that is not a number from 0 to 65535
+        raise InvalidInput(
+            f"invalid database_url {_redact(database_url)!r}: {error}; {expected}",
+            value=_redact(database_url),
+        ) from None
     if url.scheme not in ("postgresql", "postgres") or not url.path.strip("/"):
         raise InvalidInput(
-            f"invalid database_url {_redact(database_url)!r}: expected "
-            "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?schema=NAME]",
+            f"invalid database_url {_redact(database_url)!r}: {expected}",
             value=_redact(database_url),
         )
     query = urllib.parse.parse_qs(url.query)
@@ -112,7 +120,7 @@ def _postgres_settings(database_url: str) -> dict[str, str]:
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": urllib.parse.unquote(url.path.strip("/")),
         "POSTGRES_HOST": url.hostname or "127.0.0.1",
-        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_PORT": str(port or 5432),
         "POSTGRES_USER": urllib.parse.unquote(url.username or "postgres"),
         "POSTGRES_PASSWORD": urllib.parse.unquote(url.password or ""),
         "POSTGRES_CONNECT_TIMEOUT": "10",
@@ -123,13 +131,26 @@ def _postgres_settings(database_url: str) -> dict[str, str]:
     return settings
 
 
+# A "password" parameter in the query string, as libpq URLs allow.
+_QUERY_PASSWORD = re.compile(r"(^|&)(password=)[^&]*")
+
+
 def _redact(database_url: str) -> str:
     """Return ``database_url`` with any password replaced, for messages and logs."""
-    url = urllib.parse.urlsplit(database_url)
-    if url.password is None:
-        return database_url
-    netloc = url.netloc.replace(f":{url.password}@", ":***@")
-    return urllib.parse.urlunsplit(url._replace(netloc=netloc))
+    try:
+        url = urllib.parse.urlsplit(database_url)
+        password = url.password
+    except ValueError:
+        # The URL cannot be parsed, so everything between "://" and the last "@" may be a password.
+        scheme, separator, rest = database_url.partition("://")
+        if "@" not in rest:
+            return database_url
+        return f"{scheme}{separator}***@{rest.rpartition('@')[2]}"
+    netloc = url.netloc
+    if password is not None:
+        netloc = netloc.replace(f":{password}@", ":***@")
+    query = _QUERY_PASSWORD.sub(r"\1\2***", url.query)
+    return urllib.parse.urlunsplit(url._replace(netloc=netloc, query=query))
 
 
 def open_event_store(home: Path, database_url: str | None) -> EventStoreApplication:
