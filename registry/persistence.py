@@ -5,7 +5,11 @@ SQLite is the embedded default; a ``postgresql://`` URL selects PostgreSQL.
 
 from __future__ import annotations
 
+import logging
+import random
 import re
+import sqlite3
+import time
 import urllib.parse
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,6 +17,9 @@ from typing import Any, ClassVar
 import orjson
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import IntegrityError as PersistenceIntegrityError
+from eventsourcing.persistence import InternalError as PersistenceInternalError
+from eventsourcing.persistence import OperationalError as PersistenceOperationalError
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 from pydantic import BaseModel
@@ -26,6 +33,11 @@ SNAPSHOT_INTERVAL = 50
 
 # Seconds a writer waits for SQLite's write lock before giving up.
 SQLITE_LOCK_TIMEOUT_SECONDS = 30
+
+# How often opening a store is tried when another writer creates its tables at the same time.
+OPEN_ATTEMPTS = 5
+
+logger = logging.getLogger(__name__)
 
 
 class OrjsonTranscoder(Transcoder):
@@ -154,16 +166,45 @@ def _redact(database_url: str) -> str:
 
 
 def open_event_store(home: Path, database_url: str | None) -> EventStoreApplication:
-    """Open (and create when needed) the event store."""
+    """Open (and create when needed) the event store.
+
+    Writers that open a store at the same moment can collide while creating its
+    tables, so such a collision is retried up to OPEN_ATTEMPTS times.
+    """
     if database_url is None:
         home.mkdir(parents=True, exist_ok=True)
-    try:
-        return EventStoreApplication(env=store_environment(home, database_url))
-    except InvalidInput:
-        raise
-    except Exception as error:
-        where = _redact(database_url) if database_url else str(home / "events.sqlite3")
-        raise BackendError(
-            f"cannot open the event store at {where}: {type(error).__name__}: {error}. "
-            "Check that the database is reachable and writable"
-        ) from error
+    for attempt in range(1, OPEN_ATTEMPTS + 1):
+        try:
+            return EventStoreApplication(env=store_environment(home, database_url))
+        except InvalidInput:
+            raise
+        except Exception as error:
+            if attempt == OPEN_ATTEMPTS or not _is_creation_conflict(error, database_url):
+                raise _open_failed(home, database_url, error) from error
+            logger.info("opening the event store conflicted with another writer (%s); retrying (attempt %d)",
+                        error, attempt)  # fmt: skip
+            time.sleep(random.uniform(0.01, 0.1) * attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _is_creation_conflict(error: Exception, database_url: str | None) -> bool:
+    """Return whether ``error`` comes from another writer creating the same tables at the same time."""
+    if database_url is None:
+        # SQLite raises "database is locked" at once, without waiting, when two
+        # connections switch a new database to WAL mode or change its schema together.
+        # eventsourcing wraps some sqlite3 errors and passes others on unwrapped.
+        # NOTE: a lock that another process holds for longer than SQLITE_LOCK_TIMEOUT_SECONDS
+        # raises the same error, so opening can then wait OPEN_ATTEMPTS times that long.
+        locked = isinstance(error, (PersistenceOperationalError, sqlite3.OperationalError))
+        return locked and "database is locked" in str(error)
+    # PostgreSQL raises "tuple concurrently updated" for concurrent CREATE OR REPLACE
+    # FUNCTION, and a unique violation when two writers create the same table.
+    return isinstance(error, (PersistenceInternalError, PersistenceIntegrityError))
+
+
+def _open_failed(home: Path, database_url: str | None, error: Exception) -> BackendError:
+    where = _redact(database_url) if database_url else str(home / "events.sqlite3")
+    return BackendError(
+        f"cannot open the event store at {where}: {type(error).__name__}: {error}. "
+        "Check that the database is reachable and writable"
+    )

@@ -24,6 +24,8 @@ NAME = "fraud-detection"
 WORKERS = 4
 CALLS_PER_WORKER = 10
 SAME_VERSION_MODELS = 5
+# The call number under which a worker reports an error while opening the registry.
+OPENING = -1
 # Seconds to wait for all workers to start, and then for them to finish.
 START_TIMEOUT = 60
 FINISH_TIMEOUT = 120
@@ -60,6 +62,7 @@ def register_in_worker(
     database_url: str | None,
     version: str | None,
     calls: int,
+    open_after_start: bool,
     ready: Any,
     start: Any,
     results: Any,
@@ -68,19 +71,30 @@ def register_in_worker(
 
     With ``version`` None every call registers a new version of NAME and lets the
     registry choose its number. Otherwise call N registers ``version`` of model
-    NAME-N, so the workers race once per call.
+    NAME-N, so the workers race once per call. With ``open_after_start`` the
+    workers also race to open (and create) the store. An error while opening is
+    reported as call number OPENING.
     """
     retry_counter = RetryCounter()
     api_logger = logging.getLogger("registry.api")
     api_logger.addHandler(retry_counter)
     api_logger.setLevel(logging.INFO)
-
     report = WorkerReport(worker)
-    registry = ModelRegistry(home, database_url=database_url, actor=f"worker-{worker}")
+
+    def open_registry() -> ModelRegistry | None:
+        try:
+            return ModelRegistry(home, database_url=database_url, actor=f"worker-{worker}")
+        except Exception as error:  # noqa: BLE001 - the parent asserts on every error's class
+            report.errors.append((OPENING, type(error).__name__, str(error)))
+            return None
+
+    registry = None if open_after_start else open_registry()
     ready.put(worker)
     start.wait()
     began = time.perf_counter()
-    for call in range(calls):
+    if open_after_start:
+        registry = open_registry()
+    for call in range(calls if registry is not None else 0):
         model = {"worker": worker, "call": call}
         try:
             if version is None:
@@ -93,12 +107,19 @@ def register_in_worker(
             report.versions.append((call, registered.version))
     report.seconds = time.perf_counter() - began
     report.retries = retry_counter.count
-    registry.close()
+    if registry is not None:
+        registry.close()
     results.put(report)
 
 
 def race(
-    home: Path, database_url: str | None, workers: int, calls: int, *, version: str | None
+    home: Path,
+    database_url: str | None,
+    workers: int,
+    calls: int,
+    *,
+    version: str | None,
+    open_after_start: bool = False,
 ) -> list[WorkerReport]:
     """Run ``workers`` processes that start registering at the same moment; return their reports."""
     ready = SPAWN.Queue()
@@ -107,7 +128,7 @@ def race(
     processes = [
         SPAWN.Process(
             target=register_in_worker,
-            args=(worker, str(home), database_url, version, calls, ready, start, results),
+            args=(worker, str(home), database_url, version, calls, open_after_start, ready, start, results),
         )
         for worker in range(workers)
     ]
@@ -121,6 +142,8 @@ def race(
     except queue.Empty:
         pytest.fail(f"a worker did not report within {START_TIMEOUT + FINISH_TIMEOUT} s")
     finally:
+        # Release workers that still wait, so that none outlives the test.
+        start.set()
         for process in processes:
             process.join(timeout=FINISH_TIMEOUT)
             if process.is_alive():
@@ -183,11 +206,13 @@ def test_racing_auto_versions_lose_nothing(tmp_path: Path, backend: str | None) 
 
 def test_racing_same_version_has_one_winner(tmp_path: Path, backend: str | None) -> None:
     home = tmp_path / "home"
-    prepare_store(home, backend)
 
     # Each call registers v1 of its own model, so every call number is a separate race.
-    reports = race(home, backend, workers=2, calls=SAME_VERSION_MODELS, version="v1")
+    # The store does not exist yet, so the workers also race to create its tables.
+    reports = race(home, backend, workers=2, calls=SAME_VERSION_MODELS, version="v1", open_after_start=True)
 
+    opening_errors = [error for report in reports for error in report.errors if error[0] == OPENING]
+    assert opening_errors == []
     with ModelRegistry(home, database_url=backend, actor="reader") as reader:
         for call in range(SAME_VERSION_MODELS):
             name = f"{NAME}-{call}"
