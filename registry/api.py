@@ -178,7 +178,7 @@ class ModelRegistry:
         environment = describe_environment(model, artifact_format)
 
         def command(aggregate: ModelAggregate, context: Context) -> None:
-            chosen, change_type, reasons = explicit, None, []
+            chosen, change_type, reasons = explicit, None, list[str]()
             if chosen is None:
                 change_type, reasons = self._classify(aggregate, signature.inputs, checked_metadata)
                 chosen = bump(aggregate.latest_version(), change_type)
@@ -212,17 +212,24 @@ class ModelRegistry:
     ) -> str:
         """Return the version that comes after the latest version of ``name``.
 
-        With ``version_type`` ("major", "minor" or "patch") the latest version is
-        bumped by that part. Without it, the candidate described by ``model``,
-        ``metadata`` and ``input_example`` is classified against the latest version.
+        With ``version_type`` ("major", "minor" or "patch", in any case) the
+        latest version is bumped by that part. Without it, the candidate
+        described by ``model``, ``metadata`` and ``input_example`` is classified
+        against the latest version.
         """
         check_name(name)
         aggregate = self._load_or_none(name)
         latest = aggregate.latest_version() if aggregate else None
         if version_type is not None:
-            return bump(latest, version_type)
+            return bump(latest, version_type.lower() if isinstance(version_type, str) else version_type)
         if aggregate is None:
             return bump(None, "major")
+        if model is None and metadata is None and input_example is None:
+            raise errors.InvalidInput(
+                f"version_model({name!r}) needs version_type='major', 'minor' or 'patch', "
+                "or a candidate to classify: pass model=, metadata= or input_example=",
+                value=None,
+            )
         checked = check_metadata(metadata)
         signature = infer_signature(model, input_example, checked.get("features"))
         change_type, _ = self._classify(aggregate, signature.inputs, checked)
@@ -405,7 +412,9 @@ class ModelRegistry:
 
         aggregate, _ = self._execute(name, command, context=context)
         logger.info("rolled %s back to %s: %s", name, target, reason)
-        return self._view(aggregate, target)
+        view = self._view(aggregate, target)
+        view.check_usable()  # warns when the restored version is deprecated
+        return view
 
     def deprecate_model(
         self,
@@ -527,7 +536,7 @@ class ModelRegistry:
         if position is None:
             self._load(name)  # raises ModelNotFound when the model does not exist at all
             raise errors.NoVersionInStage(name, stage, when.isoformat())
-        past = self._store.repository.get(aggregate_id, version=position)
+        past: ModelAggregate = self._store.repository.get(aggregate_id, version=position)
         holders = past.holder_of(stage)
         if not holders:
             raise errors.NoVersionInStage(name, stage, when.isoformat())
@@ -603,7 +612,7 @@ class ModelRegistry:
         """Return every event of ``name`` in the order it was recorded."""
         check_name(name)
         self._load(name)
-        return [_history_entry(event) for event in self._store.events.get(model_id(name))]
+        return [_history_entry(event) for event in self.events(name)]
 
     def events(self, name: str) -> list[DomainEvent]:
         """Return the stored events of ``name``, oldest first."""
@@ -848,7 +857,7 @@ def _check_bounds(bounds: Mapping[str, float] | None, argument: str) -> dict[str
 
 
 def _history_entry(event: DomainEvent) -> HistoryEntry:
-    common = {
+    common: dict[str, Any] = {
         "position": event.originator_version,
         "event": type(event).__name__,
         "actor": event.actor,

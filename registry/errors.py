@@ -292,10 +292,18 @@ class EndOfLifeReached(DeprecationError):
 class SignatureMismatch(RegistryError):
     """Raised when a new version's signature breaks the production version's."""
 
-    def __init__(self, name: str, version: str, production: str, problems: Sequence[str]) -> None:
+    def __init__(
+        self, name: str, version: str, production: str, problems: Sequence[str], *, no_inputs: bool = False
+    ) -> None:
+        advice = "Keep the inputs, or register it as a new major version"
+        if no_inputs:
+            advice = (
+                "The new version has no known inputs: pass input_example= or metadata['features'] "
+                "so the registry can read them, or register it as a new major version"
+            )
         super().__init__(
             f"{name} {version} breaks the signature of production version {production}: "
-            f"{'; '.join(problems)}. Keep the inputs, or register it as a new major version"
+            f"{'; '.join(problems)}. {advice}"
         )
         self.name = name
         self.version = version

@@ -345,8 +345,8 @@ CASES = [
         InvalidInput, "'huge'", "expected one of major, minor, patch",
     ),
     case(
-        "version-model-type-case", lambda s: s.registry.version_model(NAME, "Minor"),
-        InvalidInput, "'Minor'", "expected one of major, minor, patch",
+        "version-model-no-candidate", lambda s: s.registry.version_model(NAME),
+        InvalidInput, f"version_model({NAME!r})", "pass model=, metadata= or input_example=",
     ),
     case(
         "version-model-accuracy", lambda s: s.registry.version_model(NAME, metadata={"accuracy": 1.5}),

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from registry import VersionAlreadyExists
+from registry import SignatureMismatch, VersionAlreadyExists
 
 NAME = "fraud-detection"
 
@@ -403,3 +403,18 @@ def test_plain_object_loads_and_predicts_same(make_registry: Any, models: Any) -
 
     assert isinstance(loaded, ThresholdRule)
     assert np.array_equal(loaded.predict(models.x_test), rule.predict(models.x_test))
+
+
+def test_version_type_ignores_case(registry: Any, registered: Any) -> None:
+    assert registry.version_model(NAME, "Minor") == "v3.1.0"
+
+
+def test_signature_break_without_inputs_hints(registry: Any, models: Any) -> None:
+    registry.register_model(NAME, models.logistic, version="v3", input_example=models.x_train[models.features_v1])
+    registry.promote_model(NAME, "v3", "dev", "staging")
+    registry.promote_model(NAME, "v3", "staging", "production")
+
+    with pytest.raises(SignatureMismatch) as raised:
+        registry.register_model(NAME, models.logistic, version="v3.1")
+
+    assert "pass input_example= or metadata['features']" in str(raised.value)

@@ -149,7 +149,8 @@ def test_rollback_past_end_of_life(registry: Any, replaced: None, clock: Any) ->
 def test_rollback_before_end_of_life(registry: Any, replaced: None) -> None:
     registry.deprecate_model(NAME, "v1", "superseded", end_of_life="2024-03-01")
 
-    restored = registry.rollback(NAME, "v1", "v2 misbehaves")
+    with pytest.warns(ModelDeprecatedWarning):
+        restored = registry.rollback(NAME, "v1", "v2 misbehaves")
 
     assert restored.stage == "production"
 
@@ -342,3 +343,21 @@ def test_past_view_refuses_expired_model(registry: Any, models: Any, clock: Any)
     assert past.version == "v1.0.0"
     with pytest.raises(EndOfLifeReached):
         past.model
+
+
+def test_deprecated_archived_version_not_restaged(registry: Any, replaced: None) -> None:
+    registry.deprecate_model(NAME, "v2", "superseded", end_of_life="2030-01-01")
+    registry.rollback(NAME, "v1", "error rate doubled after v2")
+
+    # The deprecation is the reason to give, even where the transition is not declared either.
+    with pytest.raises(VersionDeprecated, match="superseded"):
+        registry.promote_model(NAME, "v2", "archived", "staging")
+
+
+def test_rollback_to_deprecated_version_warns(registry: Any, replaced: None) -> None:
+    registry.deprecate_model(NAME, "v1", "kept only as a fallback", end_of_life="2030-01-01")
+
+    with pytest.warns(ModelDeprecatedWarning, match="kept only as a fallback"):
+        restored = registry.rollback(NAME, "v1", "error rate doubled after v2")
+
+    assert restored.stage == "production"
