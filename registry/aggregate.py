@@ -1,7 +1,7 @@
 """Aggregates: one per model name, and one for the registry-wide settings.
 
 A command method checks its rules against the current state and then triggers
-events; the events' ``apply`` hooks are the only code that changes state, so a
+events. The events' ``apply`` hooks are the only code that changes state, so a
 replay of the stored events rebuilds exactly the state the commands left.
 """
 
@@ -58,7 +58,7 @@ SETTINGS_ID = uuid.UUID("0d9e4a43-7c55-4f0b-8f5e-3b2a5f1d6c01")
 
 @dataclass(frozen=True)
 class Context:
-    """Who runs a command, for which increment, and at which times."""
+    """The actor, increment and times of one command."""
 
     actor: str
     increment: str | None
@@ -307,7 +307,7 @@ class ModelAggregate(EventSourcedAggregate):
             raise errors.RollbackNotAllowed(
                 self.name,
                 to_version,
-                f"it reached its end of life on {state.deprecation.end_of_life.isoformat()}",
+                f"it reached its end of life on {state.deprecation.end_of_life.isoformat(timespec='seconds')}",
             )
 
         self.trigger(
@@ -343,7 +343,7 @@ class ModelAggregate(EventSourcedAggregate):
                 version=version,
                 from_stage=state.stage,
                 to_stage="archived",
-                reason=f"end of life reached on {state.deprecation.end_of_life.isoformat()}",
+                reason=f"end of life reached on {state.deprecation.end_of_life.isoformat(timespec='seconds')}",
             )
         return expired
 

@@ -64,7 +64,7 @@ ENVIRONMENTS = ("dev", "staging", "production")
 class ModelRegistry:
     """An event-sourced model registry.
 
-    ``home`` (or ``REGISTRY_HOME``, default ``./.registry``) holds the SQLite
+    ``home`` (or ``REGISTRY_HOME``, default ``./.registry``) contains the SQLite
     event store, the artifacts and the per-version files. ``database_url``
     (or ``REGISTRY_DATABASE_URL``) moves the events to PostgreSQL. Every event
     records ``increment`` and the acting user: the ``actor`` argument of a

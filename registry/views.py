@@ -1,4 +1,4 @@
-"""What queries return: model versions, model summaries and history entries."""
+"""Query results: model versions, model summaries and history entries."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class ModelDeprecatedWarning(UserWarning):
 
 
 class ModelVersion:
-    """One version of a model, as the registry holds it.
+    """One version of a model, as stored in the registry.
 
     ``model`` loads the artifact on first access, after checking its digest.
     """
@@ -73,9 +73,9 @@ class ModelVersion:
             return
         end_of_life = self.deprecation.end_of_life
         if end_of_life is not None and end_of_life <= self._now():
-            raise EndOfLifeReached(self.name, self.version, end_of_life.isoformat())
+            raise EndOfLifeReached(self.name, self.version, end_of_life.isoformat(timespec="seconds"))
         if warn:
-            until = f" until {end_of_life.isoformat()}" if end_of_life else ""
+            until = f" until {end_of_life.isoformat(timespec='seconds')}" if end_of_life else ""
             warnings.warn(
                 f"{self.name} {self.version} is deprecated ({self.deprecation.reason}); "
                 f"it can still be used{until}",
@@ -107,7 +107,7 @@ class ModelVersion:
 
 
 def _full_metadata(name: str, state: VersionState) -> dict[str, Any]:
-    """Merge the caller's metadata with what the registry knows about the version."""
+    """Merge the caller's metadata with the registry's own fields for the version."""
     metadata: dict[str, Any] = dict(state.metadata)
     metadata.update(
         name=name,

@@ -34,7 +34,7 @@ MODEL = "breast-cancer-classifier"
 
 
 class SimulatedCalendar:
-    """A clock that starts on a fixed day and moves forward only when the demo says so."""
+    """A clock that starts on a fixed day and moves forward only when the demo advances it."""
 
     def __init__(self, start: dt.datetime) -> None:
         self.now = start
@@ -54,8 +54,8 @@ def show(text: str) -> None:
     print(f"   {text}")
 
 
-def refused(error: RegistryError) -> None:
-    print(f"   refused as expected: {type(error).__name__}: {error}")
+def show_rejection(error: RegistryError) -> None:
+    print(f"   rejected as expected: {type(error).__name__}: {error}")
 
 
 def evaluate(model: Any, x: Any, y: Any) -> dict[str, float]:
@@ -144,11 +144,11 @@ def main() -> None:
     try:
         registry.promote_model(MODEL, "v3.0.0", from_stage="staging", to_stage="production")
     except RegistryError as error:
-        refused(error)
+        show_rejection(error)
     try:
         registry.approve_model(MODEL, "v3.0.0", approver="alice", comments="my own model looks fine")
     except RegistryError as error:
-        refused(error)
+        show_rejection(error)
     registry.approve_model(MODEL, "v3.0.0", approver="bob", comments="metrics checked on the test split")
     registry.approve_model(MODEL, "v3.0.0", approver="carol", comments="signature and requirements reviewed")
     deployed_a = registry.promote_model(MODEL, "v3.0.0", from_stage="staging", to_stage="production")
@@ -162,7 +162,7 @@ def main() -> None:
     try:
         registry.promote_model(MODEL, "v3.1.0", from_stage="staging", to_stage="production")
     except RegistryError as error:
-        refused(error)
+        show_rejection(error)
     calendar.advance(days=1)
     registry.approve_model(MODEL, "v3.1.0", approver="carol", comments="load test passed")
     deployed_b = registry.promote_model(MODEL, "v3.1.0", from_stage="staging", to_stage="production")
@@ -184,7 +184,7 @@ def main() -> None:
     try:
         registry.promote_model(MODEL, "v3.1.0", from_stage="archived", to_stage="staging")
     except RegistryError as error:
-        refused(error)
+        show_rejection(error)
 
     step("Ask which version was in production at a past moment (replayed from the events)")
     between = deployed_a.deployed_at + (deployed_b.deployed_at - deployed_a.deployed_at) / 2
@@ -206,7 +206,7 @@ def main() -> None:
     try:
         registry.get_model(MODEL, version="v3.1.0")
     except RegistryError as error:
-        refused(error)
+        show_rejection(error)
 
     step("The history, as stored in the event log")
     for entry in registry.history(MODEL):

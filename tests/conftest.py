@@ -20,7 +20,7 @@ POSTGRES_URL_VARIABLE = "REGISTRY_TEST_DATABASE_URL"
 
 
 class FakeClock:
-    """A clock that stands still until a test moves it."""
+    """A clock that stays at one time until a test advances it."""
 
     def __init__(self, start: dt.datetime) -> None:
         self.now = start
