@@ -1,0 +1,228 @@
+"""The projection runner: follows the event store's notification log.
+
+Each projection keeps its position in a ``tracking`` table of the read-model
+database. The runner reads notifications in pages and applies each page in
+one transaction that also moves the position, so an event is applied exactly
+once even when the runner is killed between two pages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import sqlite_utils
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+
+from registry.events import DomainEvent
+
+logger = logging.getLogger(__name__)
+
+# Notifications read and applied per transaction.
+DEFAULT_BATCH_SIZE = 500
+
+
+class Projection(Protocol):
+    """A read model that derives its tables, or files, from the registry's events."""
+
+    name: ClassVar[str]
+
+    def create_schema(self, db: sqlite_utils.Database) -> None:
+        """Create the projection's tables when they are missing."""
+
+    def reset(self, db: sqlite_utils.Database) -> None:
+        """Delete every row the projection wrote, inside the caller's transaction."""
+
+    def apply(self, db: sqlite_utils.Database, event: DomainEvent, position: int) -> None:
+        """Apply one event, inside the caller's transaction."""
+
+    def after_batch(self, db: sqlite_utils.Database) -> None:
+        """Act after a batch commits, for example to write files; may do nothing."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Limit:
+    """Where a catch-up or rebuild stops: a log position, an effective time, or neither."""
+
+    position: int | None = None
+    as_of: dt.datetime | None = None
+
+    def admits(self, event: DomainEvent) -> bool:
+        return self.as_of is None or event.effective_at <= self.as_of
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class ProjectionRunner:
+    """Applies the event store's notifications to projections, exactly once each."""
+
+    TRACKING_TABLE: ClassVar[str] = "tracking"
+
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        mapper: Mapper[Any],
+        database_path: Path,
+        projections: Sequence[Projection],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self.database_path = database_path
+        self.projections = list(projections)
+        self.batch_size = batch_size
+        database_path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = open_read_database(database_path)
+        with self.db.atomic():
+            self.db[self.TRACKING_TABLE].create(  # type: ignore[union-attr]
+                {"projection": str, "position": int, "rebuilding": int, "as_of": str},
+                pk="projection",
+                if_not_exists=True,
+            )
+            for projection in self.projections:
+                projection.create_schema(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- positions ------------------------------------------------------------
+
+    def position(self, projection: Projection) -> int:
+        """Return the notification id of the last event applied to ``projection``."""
+        rows = list(self.db.query(f"SELECT position FROM {self.TRACKING_TABLE} WHERE projection = ?", [projection.name]))
+        return int(rows[0]["position"]) if rows else 0
+
+    def is_rebuilding(self, projection: Projection) -> bool:
+        rows = list(self.db.query(f"SELECT rebuilding FROM {self.TRACKING_TABLE} WHERE projection = ?", [projection.name]))
+        return bool(rows and rows[0]["rebuilding"])
+
+    def _set_position(self, projection: Projection, position: int, *, rebuilding: bool, as_of: dt.datetime | None) -> None:
+        self.db.execute(
+            f"INSERT INTO {self.TRACKING_TABLE} (projection, position, rebuilding, as_of) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(projection) DO UPDATE SET position = excluded.position, "
+            "rebuilding = excluded.rebuilding, as_of = excluded.as_of",
+            [projection.name, position, int(rebuilding), as_of.isoformat() if as_of else None],
+        )
+
+    # --- following the log ------------------------------------------------------
+
+    def catch_up(self, limit: Limit = Limit(), progress: ProgressCallback | None = None) -> int:
+        """Apply every new notification up to ``limit`` to every projection; return how many."""
+        applied = 0
+        for projection in self.projections:
+            applied += self._catch_up_one(projection, limit, progress, rebuilding=self.is_rebuilding(projection))
+        return applied
+
+    def rebuild(
+        self,
+        names: Iterable[str] | None = None,
+        limit: Limit = Limit(),
+        progress: ProgressCallback | None = None,
+        *,
+        resume: bool = True,
+    ) -> int:
+        """Rebuild projections from the first event, up to ``limit``; return the events applied.
+
+        A rebuild that was interrupted resumes from its last committed page when
+        ``resume`` is true, so no event is applied twice.
+        """
+        chosen = self._select(names)
+        applied = 0
+        for projection in chosen:
+            if not (resume and self.is_rebuilding(projection)):
+                with immediate_transaction(self.db):
+                    projection.reset(self.db)
+                    self._set_position(projection, 0, rebuilding=True, as_of=limit.as_of)
+                logger.info("rebuilding projection %s from the first event", projection.name)
+            else:
+                logger.info("resuming the rebuild of projection %s at %d", projection.name, self.position(projection))
+            applied += self._catch_up_one(projection, limit, progress, rebuilding=True)
+            with self.db.atomic():
+                self._set_position(projection, self.position(projection), rebuilding=False, as_of=limit.as_of)
+            logger.info("rebuilt projection %s: %d events applied", projection.name, applied)
+        return applied
+
+    def _select(self, names: Iterable[str] | None) -> list[Projection]:
+        if names is None:
+            return list(self.projections)
+        known = {p.name: p for p in self.projections}
+        chosen = []
+        for name in names:
+            if name not in known:
+                from registry.errors import InvalidInput
+
+                raise InvalidInput(
+                    f"unknown projection {name!r}: expected one of {', '.join(sorted(known))}", value=name
+                )
+            chosen.append(known[name])
+        return chosen
+
+    def _catch_up_one(
+        self, projection: Projection, limit: Limit, progress: ProgressCallback | None, *, rebuilding: bool
+    ) -> int:
+        position = self.position(projection)
+        last = self.recorder.max_notification_id() or 0
+        stop = min(last, limit.position) if limit.position is not None else last
+        applied = 0
+        while position < stop:
+            page = self.recorder.select_notifications(
+                start=position + 1, limit=self.batch_size, stop=stop
+            )
+            if not page:
+                break
+            if self._apply_page(projection, page, limit, position, rebuilding=rebuilding):
+                applied += len(page)
+                projection.after_batch(self.db)
+            position = self.position(projection)
+            if progress is not None:
+                progress(position, stop)
+        return applied
+
+    def _apply_page(
+        self,
+        projection: Projection,
+        page: Sequence[Notification],
+        limit: Limit,
+        expected_position: int,
+        *,
+        rebuilding: bool,
+    ) -> bool:
+        """Apply ``page`` and move the position in one transaction; return False if another runner did."""
+        with immediate_transaction(self.db):
+            # BEGIN IMMEDIATE takes the write lock first, so no other runner can
+            # move the position between this check and the commit.
+            if self.position(projection) != expected_position:
+                return False
+            for notification in page:
+                event = self.mapper.to_domain_event(notification)
+                if isinstance(event, DomainEvent) and limit.admits(event):
+                    projection.apply(self.db, event, notification.id)
+            self._set_position(projection, page[-1].id, rebuilding=rebuilding, as_of=limit.as_of)
+        return True
+
+
+@contextlib.contextmanager
+def immediate_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """Run a block in a transaction that holds SQLite's write lock from its start."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
+
+
+def open_read_database(path: Path) -> sqlite_utils.Database:
+    """Open a read-model database in WAL mode, so readers never block the runner."""
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA busy_timeout=30000")
+    return db
