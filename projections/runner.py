@@ -208,6 +208,20 @@ class ProjectionRunner:
         return True
 
 
+def default_projections() -> list[Projection]:
+    """Return the read models that queries use: catalog, history and, when present, lineage."""
+    from projections.catalog import CatalogProjection
+    from projections.history import HistoryProjection
+
+    projections: list[Projection] = [CatalogProjection(), HistoryProjection()]
+    try:
+        from projections.lineage import LineageProjection
+    except ImportError:
+        return projections
+    projections.append(LineageProjection())
+    return projections
+
+
 @contextlib.contextmanager
 def immediate_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """Run a block in a transaction that holds SQLite's write lock from its start."""

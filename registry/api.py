@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import sqlite_utils
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import get_topic
@@ -44,11 +45,13 @@ from registry.events import (
 )
 from registry.metadata import check_metadata, check_tags, metrics_of
 from registry.naming import check_name, check_stage, model_id, split_reference
+from projections import catalog
+from projections.runner import ProjectionRunner, default_projections
 from registry.persistence import EventStoreApplication, open_event_store
 from registry.records import ApprovalPolicy, Signature
 from registry.signatures import check_schema, infer_signature
 from registry.versioning import bump, classify_change, normalize_version
-from registry.views import HistoryEntry, ModelSummary, ModelVersion
+from registry.views import HistoryEntry, ModelSummary, ModelVersion, VersionList
 
 logger = logging.getLogger(__name__)
 
@@ -112,11 +115,19 @@ class ModelRegistry:
         self._store: EventStoreApplication = open_event_store(self.home, url)
         self.artifacts = ArtifactStore(self.home / "artifacts")
         self.files_root = self.home / "models"
+        self.read_models_path = self.home / "read_models.sqlite3"
+        self._runner: ProjectionRunner | None = None
+        # The notification id of the last event this object wrote; queries on
+        # read models catch up at least to it, so a caller reads its own writes.
+        self._written_position = 0
 
     # --- lifecycle ------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the event store's connections."""
+        """Close the event store's and the read models' connections."""
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
         self._store.close()
 
     def __enter__(self) -> ModelRegistry:
@@ -553,24 +564,20 @@ class ModelRegistry:
 
     def list_models(self) -> list[ModelSummary]:
         """Return every model with its latest and production versions, by name."""
-        summaries = []
-        for name in sorted(self._model_names()):
-            aggregate = self._load(name)
-            stages: dict[str, int] = {}
-            for state in aggregate.versions.values():
-                stages[state.stage] = stages.get(state.stage, 0) + 1
-            summaries.append(
-                ModelSummary(
-                    name=name,
-                    latest_version=aggregate.latest_version(),
-                    production_version=aggregate.production,
-                    version_count=len(aggregate.versions),
-                    stages=stages,
-                    created_at=aggregate.created_on,
-                    updated_at=aggregate.modified_on,
-                )
+        db = self._read_models()
+        counts = catalog.stage_counts(db)
+        return [
+            ModelSummary(
+                name=row.name,
+                latest_version=row.latest_version,
+                production_version=row.production_version,
+                version_count=row.version_count,
+                stages=counts.get(row.name, {}),
+                created_at=row.created_at,
+                updated_at=row.updated_at,
             )
-        return summaries
+            for row in catalog.list_model_rows(db)
+        ]
 
     def list_versions(
         self,
@@ -579,34 +586,47 @@ class ModelRegistry:
         tags: Sequence[str] | None = None,
         min_metrics: Mapping[str, float] | None = None,
         max_metrics: Mapping[str, float] | None = None,
-    ) -> list[ModelVersion]:
+        *,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> VersionList:
         """Return the versions of ``name``, lowest first, that pass every filter.
 
-        ``tags`` keeps versions that carry all the given tags; ``min_metrics``
+        ``tags`` keeps versions that carry all the given tags. ``min_metrics``
         and ``max_metrics`` bound metrics such as ``{"accuracy": 0.9}``, and a
-        version without a bounded metric is left out.
+        version without a bounded metric is left out. With ``page_size``, the
+        result is one page, and its ``next_page_token`` fetches the next one.
         """
         check_name(name)
         if stage is not None:
             check_stage(stage)
-        wanted_tags = set(check_tags(tags))
+        wanted_tags = check_tags(tags)
         lower = _check_bounds(min_metrics, "min_metrics")
         upper = _check_bounds(max_metrics, "max_metrics")
-        aggregate = self._load(name)
-        selected = []
-        for version in aggregate.ordered_versions():
-            state = aggregate.versions[version]
-            if stage is not None and state.stage != stage:
-                continue
-            if not wanted_tags <= set(state.tags):
-                continue
-            metrics = metrics_of(state.metadata)
-            if any(key not in metrics or metrics[key] < bound for key, bound in lower.items()):
-                continue
-            if any(key not in metrics or metrics[key] > bound for key, bound in upper.items()):
-                continue
-            selected.append(self._view(aggregate, version))
-        return selected
+        if page_size is not None and (isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1):
+            raise errors.InvalidInput(
+                f"invalid page_size {page_size!r}: expected a whole number of 1 or more", value=page_size
+            )
+        if page_token is not None and not isinstance(page_token, str):
+            raise errors.InvalidInput(
+                f"invalid page_token {page_token!r}: pass the next_page_token of the previous page",
+                value=page_token,
+            )
+        db = self._read_models()
+        if not catalog.has_model(db, name):
+            raise errors.ModelNotFound(name)
+        page = catalog.select_versions(
+            db,
+            name,
+            stage=stage,
+            tags=wanted_tags,
+            min_metrics=lower,
+            max_metrics=upper,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        views = [ModelVersion(name, state, self.artifacts.load, self._now) for state in page.states]
+        return VersionList(views, next_page_token=page.next_page_token)
 
     def history(self, name: str) -> list[HistoryEntry]:
         """Return every event of ``name`` in the order it was recorded."""
@@ -655,6 +675,21 @@ class ModelRegistry:
             return _check_actor(configured)
         return getpass.getuser()
 
+    def projection_runner(self) -> ProjectionRunner:
+        """Return the runner that keeps this registry's read models in ``read_models_path``."""
+        if self._runner is None:
+            self._runner = ProjectionRunner(
+                self._store.recorder, self._store.mapper, self.read_models_path, default_projections()
+            )
+        return self._runner
+
+    def _read_models(self) -> sqlite_utils.Database:
+        """Catch the read models up with the event log and return their database."""
+        runner = self.projection_runner()
+        runner.catch_up()
+        assert all(runner.position(p) >= self._written_position for p in runner.projections)
+        return runner.db
+
     def _load_or_none(self, name: str) -> ModelAggregate | None:
         try:
             return self._store.repository.get(model_id(name))  # type: ignore[no-any-return]
@@ -696,11 +731,12 @@ class ModelRegistry:
             if not pending:
                 return aggregate, []
             try:
-                self._store.save(aggregate)
+                recordings = self._store.save(aggregate)
             except RecordConflictError:
                 logger.info("model %s changed during a command; retrying (attempt %d)", name, attempt)
                 time.sleep(random.uniform(0.001, 0.01 * attempt))
                 continue
+            self._written_position = max(self._written_position, recordings[-1].notification.id)
             self._write_files(aggregate, pending)
             return aggregate, pending
         raise errors.ConcurrencyConflict(name, MAX_ATTEMPTS)

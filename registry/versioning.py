@@ -137,3 +137,32 @@ def classify_change(
         return Change("minor", reasons)
 
     return Change("patch", ["same inputs and no metric improved"])
+
+
+# Pre-release identifiers are joined with \x02 and closed with \x01, both lower
+# than any character an identifier may contain, so "alpha" sorts before "alpha.1".
+_SEPARATOR = "\x02"
+_END = "\x01"
+
+
+def precedence_key(text: str) -> str:
+    """Return a string whose plain text order is the semver precedence of ``text``.
+
+    Read models sort versions in SQL with it. Numeric parts are zero-padded, a
+    release sorts after its pre-releases, numeric pre-release identifiers sort
+    before alphanumeric ones, and the displayed text breaks ties between
+    versions that differ only in build metadata.
+    """
+    version = parse_version(text)
+    release = f"{version.major:012d}.{version.minor:012d}.{version.patch:012d}"
+    if version.prerelease is None:
+        stage = "1"
+    else:
+        identifiers = []
+        for identifier in version.prerelease.split("."):
+            if identifier.isdigit():
+                identifiers.append(f"0{int(identifier):012d}")
+            else:
+                identifiers.append(f"1{identifier}")
+        stage = "0" + _SEPARATOR.join(identifiers) + _END
+    return f"{release}|{stage}|{format_version(version)}"

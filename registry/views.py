@@ -133,6 +133,14 @@ def _full_metadata(name: str, state: VersionState) -> dict[str, Any]:
     return metadata
 
 
+class VersionList(list[ModelVersion]):
+    """A list of model versions; ``next_page_token`` fetches the next page, None on the last."""
+
+    def __init__(self, versions: list[ModelVersion], next_page_token: str | None = None) -> None:
+        super().__init__(versions)
+        self.next_page_token = next_page_token
+
+
 @dataclass(frozen=True)
 class ModelSummary:
     """One model with its latest and production versions."""

@@ -1,0 +1,306 @@
+"""The catalog read model: models and versions with their current state.
+
+It serves ``list_models`` and ``list_versions``. Each event is applied to a
+partial model aggregate that holds only the versions the event names and the
+production pointer, using the aggregate's own event handlers, so the catalog
+cannot drift from the rules of the write side.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import orjson
+import sqlite_utils
+
+from registry.aggregate import ModelAggregate
+from registry.errors import InvalidInput
+from registry.events import DomainEvent, ModelCreated, Registered
+from registry.metadata import metrics_of
+from registry.records import VersionState
+from registry.versioning import precedence_key
+
+MODELS = "catalog_models"
+VERSIONS = "catalog_versions"
+METRICS = "catalog_metrics"
+TAGS = "catalog_tags"
+
+
+class CatalogProjection:
+    """Keeps one row per model and per version, plus metric and tag index tables."""
+
+    name: ClassVar[str] = "catalog"
+
+    def create_schema(self, db: sqlite_utils.Database) -> None:
+        db[MODELS].create(  # type: ignore[union-attr]
+            {
+                "name": str,
+                "id": str,
+                "aggregate_version": int,
+                "production_version": str,
+                "latest_version": str,
+                "latest_key": str,
+                "version_count": int,
+                "created_at": str,
+                "updated_at": str,
+                "last_effective_at": str,
+            },
+            pk="name",
+            if_not_exists=True,
+        )
+        db[VERSIONS].create(  # type: ignore[union-attr]
+            {
+                "name": str,
+                "version": str,
+                "precedence": str,
+                "stage": str,
+                "deprecated": int,
+                "end_of_life": str,
+                "registered_by": str,
+                "created_at": str,
+                "updated_at": str,
+                "deployed_at": str,
+                "state": str,
+            },
+            pk=("name", "version"),
+            if_not_exists=True,
+        )
+        db[METRICS].create(  # type: ignore[union-attr]
+            {"name": str, "version": str, "metric": str, "value": float},
+            pk=("name", "version", "metric"),
+            if_not_exists=True,
+        )
+        db[TAGS].create(  # type: ignore[union-attr]
+            {"name": str, "version": str, "tag": str},
+            pk=("name", "version", "tag"),
+            if_not_exists=True,
+        )
+        db.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {MODELS}_id ON {MODELS} (id)")
+        db.execute(f"CREATE INDEX IF NOT EXISTS {VERSIONS}_order ON {VERSIONS} (name, precedence)")
+        db.execute(f"CREATE INDEX IF NOT EXISTS {VERSIONS}_stage ON {VERSIONS} (stage, name)")
+        db.execute(f"CREATE INDEX IF NOT EXISTS {METRICS}_value ON {METRICS} (metric, value)")
+        db.execute(f"CREATE INDEX IF NOT EXISTS {TAGS}_tag ON {TAGS} (tag)")
+
+    def reset(self, db: sqlite_utils.Database) -> None:
+        for table in (MODELS, VERSIONS, METRICS, TAGS):
+            db.execute(f"DELETE FROM {table}")
+
+    def after_batch(self, db: sqlite_utils.Database) -> None:
+        return None
+
+    def apply(self, db: sqlite_utils.Database, event: DomainEvent, position: int) -> None:
+        if isinstance(event, ModelCreated):
+            db.execute(
+                f"INSERT INTO {MODELS} (name, id, aggregate_version, version_count, created_at, updated_at, "
+                "last_effective_at) VALUES (?, ?, ?, 0, ?, ?, ?)",
+                [event.name, str(event.originator_id), event.originator_version, event.timestamp.isoformat(), event.timestamp.isoformat(),
+                 event.effective_at.isoformat()],
+            )
+            return
+        row = _model_row_by_id(db, event)
+        if row is None:
+            # Registry settings events and events of other aggregates have no catalog rows.
+            return
+        aggregate = _partial_aggregate(db, row, event)
+        event.mutate(aggregate)
+        self._write_back(db, row, aggregate, event)
+
+    def _write_back(self, db: sqlite_utils.Database, row: Mapping[str, Any], aggregate: ModelAggregate, event: DomainEvent) -> None:
+        name = aggregate.name
+        for state in aggregate.versions.values():
+            _upsert_version(db, name, state)
+        latest_version, latest_key = row["latest_version"], row["latest_key"]
+        count = row["version_count"]
+        if isinstance(event, Registered):
+            count += 1
+            key = precedence_key(event.version)
+            if latest_key is None or key > latest_key:
+                latest_version, latest_key = event.version, key
+            _replace_index_rows(db, name, aggregate.versions[event.version])
+        db.execute(
+            f"UPDATE {MODELS} SET aggregate_version = ?, production_version = ?, latest_version = ?, "
+            "latest_key = ?, version_count = ?, updated_at = ?, last_effective_at = ? WHERE name = ?",
+            [aggregate.version, aggregate.production, latest_version, latest_key, count,
+             aggregate.modified_on.isoformat(), aggregate.last_effective_at.isoformat(), name],
+        )
+
+
+def _model_row_by_id(db: sqlite_utils.Database, event: DomainEvent) -> dict[str, Any] | None:
+    rows = list(db.query(f"SELECT * FROM {MODELS} WHERE id = ?", [str(event.originator_id)]))
+    return rows[0] if rows else None
+
+
+def _partial_aggregate(db: sqlite_utils.Database, row: Mapping[str, Any], event: DomainEvent) -> ModelAggregate:
+    """Load the model's state restricted to the versions ``event`` touches."""
+    name = row["name"]
+    aggregate = ModelAggregate(event.originator_id, name, dt.datetime.fromisoformat(row["created_at"]))
+    aggregate.version = row["aggregate_version"]
+    aggregate.production = row["production_version"]
+    aggregate.last_effective_at = dt.datetime.fromisoformat(row["last_effective_at"])
+    # The handlers touch only the versions an event names, and the production pointer.
+    wanted = set()
+    for field in ("version", "to_version", "from_version"):
+        value = getattr(event, field, None)
+        if isinstance(value, str):
+            wanted.add(value)
+    for version in wanted:
+        state_rows = list(db.query(f"SELECT state FROM {VERSIONS} WHERE name = ? AND version = ?", [name, version]))
+        if state_rows:
+            aggregate.versions[version] = VersionState.model_validate_json(state_rows[0]["state"])
+    return aggregate
+
+
+def _upsert_version(db: sqlite_utils.Database, name: str, state: VersionState) -> None:
+    deprecation = state.deprecation
+    db.execute(
+        f"INSERT INTO {VERSIONS} (name, version, precedence, stage, deprecated, end_of_life, registered_by, "
+        "created_at, updated_at, deployed_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(name, version) DO UPDATE SET stage = excluded.stage, deprecated = excluded.deprecated, "
+        "end_of_life = excluded.end_of_life, updated_at = excluded.updated_at, "
+        "deployed_at = excluded.deployed_at, state = excluded.state",
+        [
+            name,
+            state.version,
+            precedence_key(state.version),
+            state.stage,
+            int(deprecation is not None),
+            deprecation.end_of_life.isoformat() if deprecation and deprecation.end_of_life else None,
+            state.registered_by,
+            state.created_at.isoformat(),
+            state.updated_at.isoformat(),
+            state.deployed_at.isoformat() if state.deployed_at else None,
+            state.model_dump_json(),
+        ],
+    )
+
+
+def _replace_index_rows(db: sqlite_utils.Database, name: str, state: VersionState) -> None:
+    db.execute(f"DELETE FROM {METRICS} WHERE name = ? AND version = ?", [name, state.version])
+    db.execute(f"DELETE FROM {TAGS} WHERE name = ? AND version = ?", [name, state.version])
+    for metric, value in metrics_of(state.metadata).items():
+        db.execute(f"INSERT INTO {METRICS} (name, version, metric, value) VALUES (?, ?, ?, ?)", [name, state.version, metric, value])
+    for tag in state.tags:
+        db.execute(f"INSERT INTO {TAGS} (name, version, tag) VALUES (?, ?, ?)", [name, state.version, tag])
+
+
+# --- queries --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogModel:
+    """One row of the models table."""
+
+    name: str
+    latest_version: str | None
+    production_version: str | None
+    version_count: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+def list_model_rows(db: sqlite_utils.Database) -> list[CatalogModel]:
+    """Return every model, by name."""
+    return [
+        CatalogModel(
+            name=row["name"],
+            latest_version=row["latest_version"],
+            production_version=row["production_version"],
+            version_count=row["version_count"],
+            created_at=dt.datetime.fromisoformat(row["created_at"]),
+            updated_at=dt.datetime.fromisoformat(row["updated_at"]),
+        )
+        for row in db.query(f"SELECT * FROM {MODELS} ORDER BY name")
+    ]
+
+
+def stage_counts(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
+    """Return, per model, how many versions are in each stage."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in db.query(f"SELECT name, stage, COUNT(*) AS n FROM {VERSIONS} GROUP BY name, stage"):
+        counts.setdefault(row["name"], {})[row["stage"]] = row["n"]
+    return counts
+
+
+def has_model(db: sqlite_utils.Database, name: str) -> bool:
+    return db.execute(f"SELECT 1 FROM {MODELS} WHERE name = ?", [name]).fetchone() is not None
+
+
+@dataclass(frozen=True)
+class VersionPage:
+    """Version states in precedence order, and the token of the next page (None on the last)."""
+
+    states: list[VersionState]
+    next_page_token: str | None
+
+
+def select_versions(
+    db: sqlite_utils.Database,
+    name: str,
+    *,
+    stage: str | None = None,
+    tags: Sequence[str] = (),
+    min_metrics: Mapping[str, float] | None = None,
+    max_metrics: Mapping[str, float] | None = None,
+    page_size: int | None = None,
+    page_token: str | None = None,
+) -> VersionPage:
+    """Return the versions of ``name`` that pass every filter, lowest first.
+
+    Paging is by key, not offset: a page starts after the last version of the
+    previous page, so rows are never repeated or skipped while writes go on.
+    """
+    clauses = ["v.name = ?"]
+    params: list[Any] = [name]
+    if stage is not None:
+        clauses.append("v.stage = ?")
+        params.append(stage)
+    for tag in tags:
+        clauses.append(f"EXISTS (SELECT 1 FROM {TAGS} t WHERE t.name = v.name AND t.version = v.version AND t.tag = ?)")
+        params.append(tag)
+    for bounds, operator in ((min_metrics or {}, ">="), (max_metrics or {}, "<=")):
+        for metric, bound in bounds.items():
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM {METRICS} m WHERE m.name = v.name AND m.version = v.version "
+                f"AND m.metric = ? AND m.value {operator} ?)"
+            )
+            params += [metric, bound]
+    if page_token is not None:
+        clauses.append("v.precedence > ?")
+        params.append(_decode_token(page_token))
+    sql = f"SELECT v.precedence, v.state FROM {VERSIONS} v WHERE {' AND '.join(clauses)} ORDER BY v.precedence"
+    if page_size is not None:
+        sql += " LIMIT ?"
+        params.append(page_size + 1)
+    rows = list(db.execute(sql, params).fetchall())
+    next_token = None
+    if page_size is not None and len(rows) > page_size:
+        rows = rows[:page_size]
+        next_token = _encode_token(rows[-1][0])
+    states = [VersionState.model_validate_json(state) for _, state in rows]
+    return VersionPage(states, next_token)
+
+
+def _encode_token(precedence: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"after": precedence})).decode()
+
+
+def _decode_token(token: str) -> str:
+    try:
+        after = orjson.loads(base64.urlsafe_b64decode(token.encode()))["after"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput(
+            f"invalid page_token {token!r}: pass the next_page_token of the previous page unchanged",
+            value=token,
+        ) from None
+    if not isinstance(after, str):
+        raise InvalidInput(
+            f"invalid page_token {token!r}: pass the next_page_token of the previous page unchanged", value=token
+        )
+    return after
+
+
+
