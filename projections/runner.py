@@ -113,10 +113,18 @@ class ProjectionRunner:
 
     # --- following the log ------------------------------------------------------
 
-    def catch_up(self, limit: Limit = Limit(), progress: ProgressCallback | None = None) -> int:
-        """Apply every new notification up to ``limit`` to every projection; return how many."""
+    def catch_up(
+        self,
+        names: Iterable[str] | None = None,
+        limit: Limit = Limit(),
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        """Apply every new notification up to ``limit`` to the named projections (all by default).
+
+        Return the number of notifications applied, summed over the projections.
+        """
         applied = 0
-        for projection in self.projections:
+        for projection in self._select(names):
             applied += self._catch_up_one(projection, limit, progress, rebuilding=self.is_rebuilding(projection))
         return applied
 
@@ -143,10 +151,11 @@ class ProjectionRunner:
                 logger.info("rebuilding projection %s from the first event", projection.name)
             else:
                 logger.info("resuming the rebuild of projection %s at %d", projection.name, self.position(projection))
-            applied += self._catch_up_one(projection, limit, progress, rebuilding=True)
+            count = self._catch_up_one(projection, limit, progress, rebuilding=True)
             with self.db.atomic():
                 self._set_position(projection, self.position(projection), rebuilding=False, as_of=limit.as_of)
-            logger.info("rebuilt projection %s: %d events applied", projection.name, applied)
+            logger.info("rebuilt projection %s: %d notifications read", projection.name, count)
+            applied += count
         return applied
 
     def _select(self, names: Iterable[str] | None) -> list[Projection]:
@@ -155,6 +164,8 @@ class ProjectionRunner:
         known = {p.name: p for p in self.projections}
         chosen = []
         for name in names:
+            if name in QUERY_PROJECTIONS and name not in known:
+                continue
             if name not in known:
                 from registry.errors import InvalidInput
 
@@ -208,17 +219,29 @@ class ProjectionRunner:
         return True
 
 
-def default_projections() -> list[Projection]:
-    """Return the read models that queries use: catalog, history and, when present, lineage."""
+# The read models that queries read; the docs projection only writes files.
+QUERY_PROJECTIONS = ("catalog", "history", "lineage")
+
+
+def all_projections(docs_root: Path, artifacts: Any) -> list[Projection]:
+    """Return every projection: catalog, history, lineage and docs."""
     from projections.catalog import CatalogProjection
     from projections.history import HistoryProjection
 
     projections: list[Projection] = [CatalogProjection(), HistoryProjection()]
+    # TODO: import lineage and docs unconditionally once both modules land.
     try:
         from projections.lineage import LineageProjection
+
+        projections.append(LineageProjection())
     except ImportError:
-        return projections
-    projections.append(LineageProjection())
+        pass
+    try:
+        from projections.docs import DocsProjection
+
+        projections.append(DocsProjection(docs_root, artifacts))
+    except ImportError:
+        pass
     return projections
 
 

@@ -46,7 +46,7 @@ from registry.events import (
 from registry.metadata import check_metadata, check_tags, metrics_of
 from registry.naming import check_name, check_stage, model_id, split_reference
 from projections import catalog
-from projections.runner import ProjectionRunner, default_projections
+from projections.runner import QUERY_PROJECTIONS, Limit, ProgressCallback, ProjectionRunner, all_projections
 from registry.persistence import EventStoreApplication, open_event_store
 from registry.records import ApprovalPolicy, Signature
 from registry.signatures import check_schema, infer_signature
@@ -116,6 +116,7 @@ class ModelRegistry:
         self.artifacts = ArtifactStore(self.home / "artifacts")
         self.files_root = self.home / "models"
         self.read_models_path = self.home / "read_models.sqlite3"
+        self.docs_root = self.home / "docs"
         self._runner: ProjectionRunner | None = None
         # The notification id of the last event this object wrote; queries on
         # read models catch up at least to it, so a caller reads its own writes.
@@ -640,6 +641,61 @@ class ModelRegistry:
         self._load(name)
         return list(self._store.events.get(model_id(name)))  # type: ignore[arg-type]
 
+    # --- read models and rebuild jobs ------------------------------------------
+
+    def catch_up_projections(
+        self, names: Sequence[str] | None = None, progress: ProgressCallback | None = None
+    ) -> int:
+        """Apply new events to the read models (all of them by default); return how many were applied."""
+        applied = self.projection_runner().catch_up(names, progress=progress)
+        logger.info("read models caught up: %d notifications applied", applied)
+        return applied
+
+    def rebuild_projections(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        as_of: dt.datetime | dt.date | str | None = None,
+        position: int | None = None,
+        target: str | os.PathLike[str] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Path:
+        """Rebuild read models from the first event and return the database they are in.
+
+        With ``as_of`` (a time) or ``position`` (a notification id) the rebuild
+        stops there, and it goes to ``target``, by default a new file under
+        ``home/rebuilds/``, so the live read models keep following the log.
+        An interrupted rebuild of the same target resumes where it stopped.
+        """
+        limit = Limit(
+            position=_check_position(position),
+            as_of=to_utc(as_of, argument="as_of") if as_of is not None else None,
+        )
+        path = self.read_models_path
+        if target is not None:
+            path = Path(target)
+        elif limit.position is not None or limit.as_of is not None:
+            label = f"position-{limit.position}" if limit.as_of is None else f"as-of-{limit.as_of:%Y%m%dT%H%M%SZ}"
+            path = self.home / "rebuilds" / f"read_models-{label}.sqlite3"
+
+        if path == self.read_models_path:
+            runner = self.projection_runner()
+            runner.rebuild(names, limit, progress)
+            return path
+        runner = ProjectionRunner(
+            self._store.recorder, self._store.mapper, path, all_projections(self.docs_root, self.artifacts)
+        )
+        try:
+            runner.rebuild(names, limit, progress)
+        finally:
+            runner.close()
+        return path
+
+    def write_docs(self) -> Path:
+        """Bring ``model-registry.md`` and the increments layout under ``docs_root`` up to date."""
+        self.projection_runner().catch_up(["docs"])
+        return self.docs_root
+
     # --- internals ------------------------------------------------------------
 
     def _context(self, actor: str | None, effective_at: dt.datetime | str | None) -> Context:
@@ -679,15 +735,17 @@ class ModelRegistry:
         """Return the runner that keeps this registry's read models in ``read_models_path``."""
         if self._runner is None:
             self._runner = ProjectionRunner(
-                self._store.recorder, self._store.mapper, self.read_models_path, default_projections()
+                self._store.recorder,
+                self._store.mapper,
+                self.read_models_path,
+                all_projections(self.docs_root, self.artifacts),
             )
         return self._runner
 
     def _read_models(self) -> sqlite_utils.Database:
         """Catch the read models up with the event log and return their database."""
         runner = self.projection_runner()
-        runner.catch_up()
-        assert all(runner.position(p) >= self._written_position for p in runner.projections)
+        runner.catch_up(QUERY_PROJECTIONS)
         return runner.db
 
     def _load_or_none(self, name: str) -> ModelAggregate | None:
@@ -864,6 +922,16 @@ def _check_actor(actor: object, *, argument: str = "actor") -> str:
             value=actor,
         )
     return actor.strip()
+
+
+def _check_position(position: object) -> int | None:
+    if position is None:
+        return None
+    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+        raise errors.InvalidInput(
+            f"invalid position {position!r}: expected a notification id of 0 or more", value=position
+        )
+    return position
 
 
 def _check_reason(reason: object) -> str:
