@@ -1,9 +1,9 @@
-"""The lineage read model: a directed graph from training data to deployments.
+"""The lineage read model, a directed graph from training data to deployments.
 
 Each registered version adds a chain of nodes from the lineage fields of its
 metadata, skipping the fields it lacks::
 
-    data:<training_data_version> → features:<feature_engineering_version>
+    data:<training_data_version> → feature-engineering:<feature_engineering_version>
         → experiment:<experiment> → model:<name>-<version>
 
 It also adds one ``feature:<column>`` node per input column and, when
@@ -39,7 +39,7 @@ MODELS_TABLE = "lineage_models"
 
 # Node kinds, in the order the tree shows them from top to bottom.
 DATA = "data"
-FEATURE_SET = "features"
+FEATURE_SET = "feature-engineering"
 EXPERIMENT = "experiment"
 MODEL = "model"
 FEATURE = "feature"
@@ -83,9 +83,10 @@ def deployment_node(name: str) -> str:
 
 
 class LineageProjection:
-    """Builds the lineage graph from Registered, SignatureSet, Promoted and RolledBack events.
+    """The projection that builds the lineage graph.
 
-    It also reads ModelCreated, which is the only event that carries the model
+    It applies Registered, SignatureSet, Promoted and RolledBack events. It
+    also reads ModelCreated, which is the only event that carries the model
     name. Every other event leaves the graph as it is.
     """
 
@@ -137,7 +138,7 @@ class LineageProjection:
             _deploy(db, name, event.to_version, event.effective_at, via="rollback", reason=event.reason)
 
     def after_batch(self, db: sqlite_utils.Database) -> None:
-        """Do nothing: the two tables are the whole read model."""
+        """Do nothing, because the tables are the whole read model."""
 
     def _on_registered(self, db: sqlite_utils.Database, event: Registered) -> None:
         name = _model_name(db, event.originator_id)
@@ -185,8 +186,8 @@ def _model_name(db: sqlite_utils.Database, originator_id: uuid.UUID) -> str:
     if not rows:
         # ModelCreated is the first event of every model, so this means the log is damaged.
         raise LookupError(
-            f"the lineage projection has no model name for aggregate {originator_id}: its ModelCreated "
-            "event was not applied. Run registry verify, then rebuild the lineage projection"
+            f"the lineage projection has no model name for aggregate {originator_id} because its "
+            "ModelCreated event was not applied. Rebuild the lineage projection"
         )
     return str(rows[0]["name"])
 
@@ -200,7 +201,7 @@ def _put_node(
     *,
     replace: bool = False,
 ) -> None:
-    """Insert a node; an existing node keeps its attributes unless ``replace`` is true."""
+    """Insert a node. An existing node keeps its attributes unless ``replace`` is true."""
     on_conflict = (
         "DO UPDATE SET kind = excluded.kind, label = excluded.label, attributes = excluded.attributes"
         if replace
@@ -399,16 +400,21 @@ def graph_to_node_link(graph: nx.DiGraph) -> dict[str, Any]:
 
 
 class Lineage:
-    """The lineage of one model version: its ancestors, itself and its descendants.
+    """The lineage of one model version, as a graph of its ancestors, itself and its descendants.
 
-    ``graph`` is a ``networkx.DiGraph`` whose nodes carry ``kind`` and
-    ``label``, and whose edges carry ``relation``. ``root`` is the node id of
-    the version, such as ``model:fraud-detection-v3.1.0``.
+    ``get_lineage`` also adds the input columns and deployments of every
+    model in it. ``graph`` is a ``networkx.DiGraph`` whose nodes carry
+    ``kind`` and ``label``, and whose edges carry ``relation``. ``root`` is
+    the node id of the version, such as ``model:fraud-detection-v3.1.0``.
     """
 
     def __init__(self, graph: nx.DiGraph, root: str) -> None:
         if root not in graph:
-            raise InvalidInput(f"root {root!r} is not a node of the lineage graph", value=root)
+            raise InvalidInput(
+                f"root {root!r} is not a node of the lineage graph. "
+                "Pass the node id of a model version, such as 'model:fraud-detection-v3.1.0'",
+                value=root,
+            )
         self.graph = graph
         self.root = root
 
@@ -442,16 +448,11 @@ class Lineage:
     def to_tree(self) -> str:
         """Render the lineage as an indented text tree, from the data sources down to deployments.
 
-        Input columns, parent and child models are listed under each model. A
-        node reached a second time is marked "(shown above)" instead of being
-        expanded again.
+        Each model lists its input columns, its parent and its children. A
+        child with no data or experiment of its own is expanded under its
+        parent. A node reached a second time is marked "(shown above)".
         """
-        lines = [f"Lineage of {self.graph.nodes[self.root]['label']}"]
-        expanded: set[str] = set()
-        for node in self._tree_roots():
-            lines.append(self._describe(node))
-            self._render_children(node, "", lines, expanded)
-        return "\n".join(lines)
+        return _TreeRenderer(self.graph, self.root).render()
 
     def to_node_link(self) -> dict[str, Any]:
         """Return the graph as JSON-serialisable node-link data, with the root in ``graph``."""
@@ -473,7 +474,84 @@ class Lineage:
         }
         return sorted(labels)
 
-    def _tree_edges(self, node: str) -> list[str]:
+
+class _TreeRenderer:
+    """The lines and visited nodes of one text rendering, whose layout ``Lineage.to_tree`` describes."""
+
+    def __init__(self, graph: nx.DiGraph, root: str) -> None:
+        self.graph = graph
+        self.root = root
+        self.lines = [f"Lineage of {graph.nodes[root]['label']}"]
+        self.shown: set[str] = set()
+        self.expanded: set[str] = set()
+
+    def render(self) -> str:
+        for node in self._roots():
+            self._render_root(node)
+        # A cycle of parent_of edges leaves models that no root reaches.
+        for node in sorted(self.graph, key=lambda node: _order(self.graph, node)):
+            if node not in self.shown and _kind(self.graph, node) != FEATURE:
+                self._render_root(node)
+        return "\n".join(self.lines)
+
+    def _roots(self) -> list[str]:
+        """Return the nodes with no incoming edge other than from input columns."""
+        roots = [
+            node
+            for node in self.graph
+            if _kind(self.graph, node) != FEATURE
+            and all(relation == INPUT_OF for _, _, relation in self.graph.in_edges(node, data="relation"))
+        ]
+        return sorted(roots, key=lambda node: _order(self.graph, node))
+
+    def _render_root(self, node: str) -> None:
+        self.lines.append(self._describe(node))
+        self.shown.add(node)
+        self._render_children(node, "", came_from=None)
+
+    def _render_children(self, node: str, prefix: str, came_from: str | None) -> None:
+        items = self._items_under(node, came_from)
+        if not items:
+            return
+        self.expanded.add(node)
+        for index, (text, child) in enumerate(items):
+            last = index == len(items) - 1
+            if child is not None and child in self.expanded:
+                text, child = f"{text}  (shown above)", None
+            self.lines.append(f"{prefix}{'└── ' if last else '├── '}{text}")
+            if child is not None:
+                self.shown.add(child)
+                self._render_children(child, prefix + ("    " if last else "│   "), came_from=node)
+
+    def _items_under(self, node: str, came_from: str | None) -> list[tuple[str, str | None]]:
+        """Return the lines under ``node``, each with the node to expand below it, if any."""
+        items: list[tuple[str, str | None]] = []
+        if _kind(self.graph, node) == MODEL:
+            inputs = _inputs_of(self.graph, node)
+            if inputs:
+                items.append((f"inputs ({len(inputs)}): {', '.join(inputs)}", None))
+            for parent in self._related(self.graph.in_edges(node, data="relation"), 0):
+                if parent != came_from:
+                    items.append((f"parent: {self._describe(parent)}", None))
+            for child in self._related(self.graph.out_edges(node, data="relation"), 1):
+                # A child without its own data or experiment appears nowhere else, so it is expanded here.
+                expand = not self._has_upstream_chain(child)
+                items.append((f"child: {self._describe(child)}", child if expand else None))
+        for child in self._chain_successors(node):
+            items.append((self._describe(child, self.graph.edges[node, child]), child))
+        return items
+
+    def _related(self, edges: Iterable[tuple[str, str, str]], end: int) -> list[str]:
+        """Return the models at ``end`` (0 for source, 1 for target) of the parent_of edges."""
+        return sorted(edge[end] for edge in edges if edge[2] == PARENT_OF)
+
+    def _has_upstream_chain(self, node: str) -> bool:
+        return any(
+            relation not in (INPUT_OF, PARENT_OF)
+            for _, _, relation in self.graph.in_edges(node, data="relation")
+        )
+
+    def _chain_successors(self, node: str) -> list[str]:
         """Return the node's successors along data → features → experiment → model → deployment edges."""
         children = [
             target
@@ -481,48 +559,6 @@ class Lineage:
             if relation not in (INPUT_OF, PARENT_OF)
         ]
         return sorted(children, key=lambda child: _order(self.graph, child))
-
-    def _tree_roots(self) -> list[str]:
-        roots = [
-            node
-            for node in self.graph
-            if _kind(self.graph, node) != FEATURE
-            and not any(
-                relation not in (INPUT_OF, PARENT_OF)
-                for _, _, relation in self.graph.in_edges(node, data="relation")
-            )
-        ]
-        return sorted(roots, key=lambda node: _order(self.graph, node))
-
-    def _render_children(self, node: str, prefix: str, lines: list[str], expanded: set[str]) -> None:
-        items = self._child_items(node)
-        if not items:
-            return
-        expanded.add(node)
-        for index, (text, child) in enumerate(items):
-            last = index == len(items) - 1
-            if child is not None and child in expanded:
-                text, child = f"{text}  (shown above)", None
-            lines.append(f"{prefix}{'└── ' if last else '├── '}{text}")
-            if child is not None:
-                self._render_children(child, prefix + ("    " if last else "│   "), lines, expanded)
-
-    def _child_items(self, node: str) -> list[tuple[str, str | None]]:
-        """Return the lines under ``node``, each with the node to expand below it, if any."""
-        items: list[tuple[str, str | None]] = []
-        if _kind(self.graph, node) == MODEL:
-            inputs = _inputs_of(self.graph, node)
-            if inputs:
-                items.append((f"inputs ({len(inputs)}): {', '.join(inputs)}", None))
-            for parent, _, relation in sorted(self.graph.in_edges(node, data="relation")):
-                if relation == PARENT_OF:
-                    items.append((f"parent: {parent}", None))
-            for _, child, relation in sorted(self.graph.out_edges(node, data="relation")):
-                if relation == PARENT_OF:
-                    items.append((f"child: {child}", None))
-        for child in self._tree_edges(node):
-            items.append((self._describe(child, self.graph.edges[node, child]), child))
-        return items
 
     def _describe(self, node: str, edge: Mapping[str, Any] | None = None) -> str:
         text = node
@@ -567,12 +603,27 @@ def _shown(value: object) -> str:
 
 
 def get_lineage(db: sqlite_utils.Database, name: str, version: str) -> Lineage:
-    """Return the lineage of one registered version; ``version`` is in its shown form, such as 'v3.1.0'."""
+    """Return the lineage of one registered version.
+
+    ``version`` is in its shown form, such as 'v3.1.0'. A version that the
+    projection has not applied yet raises ``VersionNotFound``.
+    """
     graph = load_graph(db)
     root = model_node(name, version)
     if root not in graph or not graph.nodes[root].get("registered"):
         raise VersionNotFound(name, version, _known_versions(graph, name))
     nodes = nx.ancestors(graph, root) | nx.descendants(graph, root) | {root}
+
+    # Each model in the lineage keeps all its input columns and deployments, so none is shown cut short.
+    for model in [node for node in nodes if _kind(graph, node) == MODEL]:
+        nodes |= {
+            source for source, _, relation in graph.in_edges(model, data="relation") if relation == INPUT_OF
+        }
+        nodes |= {
+            target
+            for _, target, relation in graph.out_edges(model, data="relation")
+            if relation == DEPLOYED_TO
+        }
     return Lineage(graph.subgraph(nodes).copy(), root)
 
 
@@ -655,10 +706,10 @@ def _unknown_feature(graph: nx.DiGraph, feature: str) -> InvalidInput:
         }
     )
     close = difflib.get_close_matches(feature, known, n=3)
-    suggestion = f"; did you mean {', '.join(repr(match) for match in close)}?" if close else "."
+    suggestion = f" Did you mean {', '.join(repr(match) for match in close)}?" if close else ""
     return InvalidInput(
         f"unknown feature {feature!r}: no registered version has it as an input column "
-        f"or as its feature_engineering_version{suggestion} "
+        f"or as its feature_engineering_version.{suggestion} "
         "get_lineage(name, version).features() and .feature_sets() list the ones a version uses",
         value=feature,
     )

@@ -19,6 +19,8 @@ from typing import Any, ClassVar, Protocol
 import sqlite_utils
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
+from registry.artifacts import ArtifactStore
+from registry.errors import InvalidInput
 from registry.events import DomainEvent
 
 logger = logging.getLogger(__name__)
@@ -82,10 +84,13 @@ class ProjectionRunner:
         self.db = open_read_database(database_path)
         with self.db.atomic():
             self.db[self.TRACKING_TABLE].create(  # type: ignore[union-attr]
-                {"projection": str, "position": int, "rebuilding": int, "as_of": str},
+                {"projection": str, "position": int, "rebuilding": int, "as_of": str, "frozen": int},
                 pk="projection",
                 if_not_exists=True,
             )
+            tracking = self.db.table(self.TRACKING_TABLE)
+            if "frozen" not in tracking.columns_dict:
+                tracking.add_column("frozen", int)
             for projection in self.projections:
                 projection.create_schema(self.db)
 
@@ -103,13 +108,27 @@ class ProjectionRunner:
         rows = list(self.db.query(f"SELECT rebuilding FROM {self.TRACKING_TABLE} WHERE projection = ?", [projection.name]))
         return bool(rows and rows[0]["rebuilding"])
 
-    def _set_position(self, projection: Projection, position: int, *, rebuilding: bool, as_of: dt.datetime | None) -> None:
+    def _set_position(self, projection: Projection, position: int, *, rebuilding: bool, limit: Limit) -> None:
+        frozen = limit.position is not None or limit.as_of is not None
         self.db.execute(
-            f"INSERT INTO {self.TRACKING_TABLE} (projection, position, rebuilding, as_of) VALUES (?, ?, ?, ?) "
+            f"INSERT INTO {self.TRACKING_TABLE} (projection, position, rebuilding, as_of, frozen) "
+            "VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(projection) DO UPDATE SET position = excluded.position, "
-            "rebuilding = excluded.rebuilding, as_of = excluded.as_of",
-            [projection.name, position, int(rebuilding), as_of.isoformat() if as_of else None],
+            "rebuilding = excluded.rebuilding, as_of = excluded.as_of, frozen = excluded.frozen",
+            [projection.name, position, int(rebuilding), limit.as_of.isoformat() if limit.as_of else None, int(frozen)],
         )
+
+    def _check_not_frozen(self, projection: Projection) -> None:
+        rows = list(
+            self.db.query(f"SELECT position, as_of, frozen FROM {self.TRACKING_TABLE} WHERE projection = ?", [projection.name])
+        )
+        if rows and rows[0]["frozen"]:
+            stop = f"as of {rows[0]['as_of']}" if rows[0]["as_of"] else f"at position {rows[0]['position']}"
+            raise InvalidInput(
+                f"projection {projection.name!r} in {self.database_path} was rebuilt {stop} and does not "
+                "follow the log; rebuild it without as_of or position to follow the log again",
+                value=projection.name,
+            )
 
     # --- following the log ------------------------------------------------------
 
@@ -125,6 +144,8 @@ class ProjectionRunner:
         """
         applied = 0
         for projection in self._select(names):
+            if not self.is_rebuilding(projection):
+                self._check_not_frozen(projection)
             applied += self._catch_up_one(projection, limit, progress, rebuilding=self.is_rebuilding(projection))
         return applied
 
@@ -147,13 +168,13 @@ class ProjectionRunner:
             if not (resume and self.is_rebuilding(projection)):
                 with immediate_transaction(self.db):
                     projection.reset(self.db)
-                    self._set_position(projection, 0, rebuilding=True, as_of=limit.as_of)
+                    self._set_position(projection, 0, rebuilding=True, limit=limit)
                 logger.info("rebuilding projection %s from the first event", projection.name)
             else:
                 logger.info("resuming the rebuild of projection %s at %d", projection.name, self.position(projection))
             count = self._catch_up_one(projection, limit, progress, rebuilding=True)
             with self.db.atomic():
-                self._set_position(projection, self.position(projection), rebuilding=False, as_of=limit.as_of)
+                self._set_position(projection, self.position(projection), rebuilding=False, limit=limit)
             logger.info("rebuilt projection %s: %d notifications read", projection.name, count)
             applied += count
         return applied
@@ -164,11 +185,7 @@ class ProjectionRunner:
         known = {p.name: p for p in self.projections}
         chosen = []
         for name in names:
-            if name in QUERY_PROJECTIONS and name not in known:
-                continue
             if name not in known:
-                from registry.errors import InvalidInput
-
                 raise InvalidInput(
                     f"unknown projection {name!r}: expected one of {', '.join(sorted(known))}", value=name
                 )
@@ -178,6 +195,8 @@ class ProjectionRunner:
     def _catch_up_one(
         self, projection: Projection, limit: Limit, progress: ProgressCallback | None, *, rebuilding: bool
     ) -> int:
+        # Work left over from a failed after_batch, such as files still to render, is retried first.
+        projection.after_batch(self.db)
         position = self.position(projection)
         last = self.recorder.max_notification_id() or 0
         stop = min(last, limit.position) if limit.position is not None else last
@@ -215,7 +234,7 @@ class ProjectionRunner:
                 event = self.mapper.to_domain_event(notification)
                 if isinstance(event, DomainEvent) and limit.admits(event):
                     projection.apply(self.db, event, notification.id)
-            self._set_position(projection, page[-1].id, rebuilding=rebuilding, as_of=limit.as_of)
+            self._set_position(projection, page[-1].id, rebuilding=rebuilding, limit=limit)
         return True
 
 
@@ -223,26 +242,14 @@ class ProjectionRunner:
 QUERY_PROJECTIONS = ("catalog", "history", "lineage")
 
 
-def all_projections(docs_root: Path, artifacts: Any) -> list[Projection]:
+def all_projections(docs_root: Path, artifacts: ArtifactStore) -> list[Projection]:
     """Return every projection: catalog, history, lineage and docs."""
     from projections.catalog import CatalogProjection
+    from projections.docs import DocsProjection
     from projections.history import HistoryProjection
+    from projections.lineage import LineageProjection
 
-    projections: list[Projection] = [CatalogProjection(), HistoryProjection()]
-    # TODO: import lineage and docs unconditionally once both modules land.
-    try:
-        from projections.lineage import LineageProjection
-
-        projections.append(LineageProjection())
-    except ImportError:
-        pass
-    try:
-        from projections.docs import DocsProjection
-
-        projections.append(DocsProjection(docs_root, artifacts))
-    except ImportError:
-        pass
-    return projections
+    return [CatalogProjection(), HistoryProjection(), LineageProjection(), DocsProjection(docs_root, artifacts)]
 
 
 @contextlib.contextmanager

@@ -45,7 +45,8 @@ from registry.events import (
 )
 from registry.metadata import check_metadata, check_tags, metrics_of
 from registry.naming import check_name, check_stage, model_id, split_reference
-from projections import catalog
+from projections import catalog, lineage
+from projections.lineage import Lineage
 from projections.runner import QUERY_PROJECTIONS, Limit, ProgressCallback, ProjectionRunner, all_projections
 from registry.persistence import EventStoreApplication, open_event_store
 from registry.records import ApprovalPolicy, Signature
@@ -641,6 +642,25 @@ class ModelRegistry:
         self._load(name)
         return list(self._store.events.get(model_id(name)))  # type: ignore[arg-type]
 
+    def get_lineage(self, name: str, version: str | int) -> Lineage:
+        """Return the lineage of one version: its data, features, experiments, parents and deployments.
+
+        The result renders as an indented tree (``to_tree()``) and as
+        node-link JSON (``to_node_link()``, ``to_json()``); ``graph`` is the
+        networkx graph itself.
+        """
+        check_name(name)
+        checked_version = normalize_version(version)
+        return lineage.get_lineage(self._read_models(), name, checked_version)
+
+    def models_using_feature(self, feature: str) -> list[str]:
+        """Return the model versions, as ``NAME-vX.Y.Z``, that use an input column or feature set."""
+        return lineage.models_using_feature(self._read_models(), _check_feature(feature))
+
+    def feature_impact(self, feature: str) -> dict[str, Any]:
+        """Return every model version and deployment downstream of an input column or feature set."""
+        return lineage.feature_impact(self._read_models(), _check_feature(feature))
+
     # --- read models and rebuild jobs ------------------------------------------
 
     def catch_up_projections(
@@ -678,7 +698,13 @@ class ModelRegistry:
             label = f"position-{limit.position}" if limit.as_of is None else f"as-of-{limit.as_of:%Y%m%dT%H%M%SZ}"
             path = self.home / "rebuilds" / f"read_models-{label}.sqlite3"
 
-        if path == self.read_models_path:
+        if path.absolute() == self.read_models_path and (limit.position is not None or limit.as_of is not None):
+            raise errors.InvalidInput(
+                f"a rebuild as of a time or a position cannot go to the live read models in {path}, "
+                "which follow the log; pass another target",
+                value=str(target),
+            )
+        if path.absolute() == self.read_models_path:
             runner = self.projection_runner()
             runner.rebuild(names, limit, progress)
             return path
@@ -922,6 +948,15 @@ def _check_actor(actor: object, *, argument: str = "actor") -> str:
             value=actor,
         )
     return actor.strip()
+
+
+def _check_feature(feature: object) -> str:
+    if not isinstance(feature, str) or not feature.strip():
+        raise errors.InvalidInput(
+            f"invalid feature {feature!r}: expected a column name such as 'amount' or a feature set such as 'fe-v2'",
+            value=feature,
+        )
+    return feature
 
 
 def _check_position(position: object) -> int | None:

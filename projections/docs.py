@@ -1,0 +1,909 @@
+"""The docs read model: one ``model-registry.md`` per model and the files of each increment.
+
+The projection writes this layout under its root::
+
+    <name>/model-registry.md
+    increments/<increment>/models/<name>-<version>/model.<ext>, metadata.json,
+                                                    requirements.txt, features.yaml
+    increments/<increment>/registry/model_catalog.yaml, lineage_graph.json,
+                                    deployment_history.md
+
+The artifact is named by its format: ``model.skops``, ``model.ubj`` for XGBoost
+or ``model.pkl`` for pickle. A version belongs to the increment of its
+``Registered`` event, and later events of other increments do not move it.
+Versions registered without an increment go to ``increments/_unassigned/``.
+
+An increment id is used as the folder name when it is a safe file name
+(letters, digits, ``.``, ``_`` and ``-``, starting with a letter or digit, at
+most 100 characters). Any other id is percent-encoded behind a leading ``_``,
+and a very long one is replaced by ``_sha256-`` and its digest. So no id names
+a path outside ``increments/``, and two ids share a folder only if their
+digests collide, or if they differ only in case on a case-insensitive file
+system. Model names follow the registry's naming rule, so they are safe path
+parts.
+
+The projection keeps its own tables and reads no other projection's. ``apply``
+updates them and records in ``docs_pending`` which models, versions and
+increments an event changed. ``after_batch`` renders those targets and then
+clears them. If rendering fails, the targets stay pending until the runner
+calls ``after_batch`` again, which it does after the next page of events.
+Every file is written to a hidden temporary file and renamed, so a reader never
+sees half a file. ``docs_files`` records each file before it is written, and
+``reset`` deletes those files and the temporary files left next to them. The
+files depend only on the events and the blobs, so a rebuild writes the same
+bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import logging
+import os
+import re
+import tempfile
+import urllib.parse
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+
+import networkx as nx
+import orjson
+import sqlite_utils
+import yaml
+
+from projections import lineage
+from projections.version_files import features_yaml
+from registry.aggregate import ModelAggregate
+from registry.artifacts import ArtifactStore
+from registry.clock import utc_now
+from registry.environment import requirements_text
+from registry.errors import InvalidInput
+from registry.events import (
+    Approved,
+    Deprecated,
+    DomainEvent,
+    ModelCreated,
+    Promoted,
+    Registered,
+    Rejected,
+    RolledBack,
+    SignatureSet,
+)
+from registry.metadata import metrics_of
+from registry.records import VersionState
+from registry.versioning import sort_key
+from registry.views import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+MODEL_DOC = "model-registry.md"
+INCREMENTS = "increments"
+UNASSIGNED = "_unassigned"
+
+# The artifact's file name in a version folder, by the artifact format that registry.artifacts writes.
+ARTIFACT_FILE_NAMES = {"skops": "model.skops", "xgboost-ubj": "model.ubj", "pickle": "model.pkl"}
+UNKNOWN_FORMAT_FILE_NAME = "model.bin"
+
+# Prefix of the temporary files. reset() finds the leftovers of interrupted writes by it.
+TEMPORARY_PREFIX = ".docs-partial-"
+
+_SAFE_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+MAX_FOLDER_NAME = 100
+
+# Model events whose version fields name every version they change. Any other
+# model event is applied to a copy of all the model's versions.
+_KNOWN_MODEL_EVENTS = (Registered, Promoted, Approved, Rejected, RolledBack, Deprecated, SignatureSet)
+_LIFECYCLE_EVENTS = (Registered, Promoted, RolledBack, Deprecated)
+
+_TABLES = ("docs_models", "docs_versions", "docs_deployments", "docs_pending", "docs_files")
+
+# Bytes read at a time when an artifact is copied.
+_COPY_CHUNK = 1 << 20
+
+
+def increment_folder_name(increment: str | None) -> str:
+    """Return the folder under ``increments/`` that contains the versions of ``increment``."""
+    if increment is None:
+        return UNASSIGNED
+    if _SAFE_FOLDER.fullmatch(increment) and increment != MODEL_DOC:
+        return increment
+    encoded = "_" + urllib.parse.quote(increment, safe="")
+    if len(encoded) > MAX_FOLDER_NAME:
+        return "_sha256-" + hashlib.sha256(increment.encode()).hexdigest()
+    return encoded
+
+
+def artifact_file_name(artifact_format: str) -> str:
+    """Return the file name of an artifact of ``artifact_format`` in a version folder."""
+    return ARTIFACT_FILE_NAMES.get(artifact_format, UNKNOWN_FORMAT_FILE_NAME)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One lifecycle event of a version: registration, stage change, rollback or deprecation."""
+
+    position: int
+    name: str
+    version: str
+    event: str
+    actor: str
+    effective_at: dt.datetime
+    increment: str | None = None
+    from_version: str | None = None
+    from_stage: str | None = None
+    to_stage: str | None = None
+    reason: str | None = None
+    approved_by: tuple[str, ...] = ()
+    automatic: bool = False
+    end_of_life: dt.datetime | None = None
+
+
+class DocsProjection:
+    """Writes ``model-registry.md`` per model and the increments layout under ``root``."""
+
+    name: ClassVar[str] = "docs"
+
+    def __init__(self, root: Path, artifacts: ArtifactStore) -> None:
+        self.root = Path(root)
+        self.artifacts = artifacts
+
+    # --- schema ---------------------------------------------------------------
+
+    def create_schema(self, db: sqlite_utils.Database) -> None:
+        """Create the projection's tables when they are missing."""
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS docs_models (model_id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
+            "created_on TEXT NOT NULL, production TEXT, last_effective_at TEXT NOT NULL)"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS docs_versions (name TEXT NOT NULL, version TEXT NOT NULL, "
+            "stage TEXT NOT NULL, increment TEXT, accuracy REAL, inference_latency_p50 REAL, "
+            "deployed_at TEXT, state TEXT NOT NULL, PRIMARY KEY (name, version))"
+        )
+        db.execute("CREATE INDEX IF NOT EXISTS docs_versions_increment ON docs_versions (increment)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS docs_deployments (position INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "version TEXT NOT NULL, from_version TEXT, event TEXT NOT NULL, from_stage TEXT, to_stage TEXT, "
+            "actor TEXT NOT NULL, reason TEXT, approved_by TEXT NOT NULL, automatic INTEGER NOT NULL, "
+            "end_of_life TEXT, effective_at TEXT NOT NULL, increment TEXT)"
+        )
+        db.execute("CREATE INDEX IF NOT EXISTS docs_deployments_name ON docs_deployments (name)")
+        db.execute("CREATE TABLE IF NOT EXISTS docs_pending (target TEXT PRIMARY KEY)")
+        db.execute("CREATE TABLE IF NOT EXISTS docs_files (path TEXT PRIMARY KEY)")
+
+    def reset(self, db: sqlite_utils.Database) -> None:
+        """Delete the projection's rows and every file it wrote under the root."""
+        folders: set[Path] = set()
+        paths = [PurePosixPath(row["path"]) for row in db.query("SELECT path FROM docs_files")]
+        for relative in paths:
+            path = self._checked_path(relative)
+            path.unlink(missing_ok=True)
+            folders.add(path.parent)
+
+        # Interrupted writes leave hidden temporary files next to the files they replace.
+        for folder in folders:
+            if folder.is_dir():
+                for leftover in folder.glob(TEMPORARY_PREFIX + "*"):
+                    leftover.unlink(missing_ok=True)
+        for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+            self._remove_empty_folders(folder)
+
+        for table in _TABLES:
+            db.execute(f"DELETE FROM {table}")
+        logger.info("reset the docs projection: deleted %d files under %s", len(paths), self.root)
+
+    # --- applying events --------------------------------------------------------
+
+    def apply(self, db: sqlite_utils.Database, event: DomainEvent, position: int) -> None:
+        """Apply one event to the projection's tables and mark what it changed for rendering."""
+        if isinstance(event, ModelCreated):
+            db["docs_models"].insert(  # type: ignore[union-attr]
+                {
+                    "model_id": str(event.originator_id),
+                    "name": event.name,
+                    "created_on": event.timestamp.isoformat(),
+                    "production": None,
+                    "last_effective_at": event.effective_at.isoformat(),
+                },
+                replace=True,
+            )
+            _mark(db, ["model", event.name])
+            return
+
+        model = _one(db, "SELECT * FROM docs_models WHERE model_id = ?", [str(event.originator_id)])
+        if model is None:
+            # Registry settings and any aggregate other than a model have no docs.
+            return
+        aggregate = _partial_aggregate(db, model, event)
+        previous_stages = {v: state.stage for v, state in aggregate.versions.items()}
+
+        # The aggregate's own handler changes the state, so the docs and the registry agree.
+        event.apply(aggregate)
+        aggregate.last_effective_at = event.effective_at
+
+        _save(db, aggregate)
+        if isinstance(event, _LIFECYCLE_EVENTS):
+            _record_transition(db, aggregate.name, event, position, previous_stages)
+        _mark(db, ["model", aggregate.name])
+        for state in aggregate.versions.values():
+            _mark(db, ["version", aggregate.name, state.version])
+            _mark(db, ["increment", state.increment])
+
+    # --- rendering --------------------------------------------------------------
+
+    def after_batch(self, db: sqlite_utils.Database) -> None:
+        """Render the models, versions and increments that the committed batch changed."""
+        pending = [row["target"] for row in db.query("SELECT target FROM docs_pending ORDER BY target")]
+        if not pending:
+            return
+        for target in pending:
+            self._render(db, orjson.loads(target))
+            db.execute("DELETE FROM docs_pending WHERE target = ?", [target])
+        logger.info("rendered %d docs targets under %s", len(pending), self.root)
+
+    def _render(self, db: sqlite_utils.Database, target: list[Any]) -> None:
+        kind = target[0]
+        if kind == "model":
+            self._render_model(db, target[1])
+        elif kind == "version":
+            self._render_version(db, target[1], target[2])
+        elif kind == "increment":
+            self._render_increment(db, target[1])
+
+    def _render_model(self, db: sqlite_utils.Database, name: str) -> None:
+        model = _one(db, "SELECT * FROM docs_models WHERE name = ?", [name])
+        if model is None:
+            return
+        versions = _versions(db, "SELECT state FROM docs_versions WHERE name = ?", [name])
+        transitions = _transitions(
+            db, "SELECT * FROM docs_deployments WHERE name = ? ORDER BY position", [name]
+        )
+        text = render_model_doc(
+            name,
+            versions,
+            model["production"],
+            transitions,
+            as_of=dt.datetime.fromisoformat(model["last_effective_at"]),
+        )
+        self._write(db, PurePosixPath(name, MODEL_DOC), text.encode())
+
+    def _render_version(self, db: sqlite_utils.Database, name: str, version: str) -> None:
+        found = _versions(
+            db, "SELECT state FROM docs_versions WHERE name = ? AND version = ?", [name, version]
+        )
+        if not found:
+            return
+        state = found[0]
+        # The view serves only its data here, so its loader and clock are not called.
+        view = ModelVersion(name, state, self.artifacts.load, utc_now)
+        folder = _version_folder(state.increment, name, version)
+
+        self._copy_artifact(db, folder / artifact_file_name(state.artifact.format), state, name)
+        metadata = orjson.dumps(view.metadata, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        self._write(db, folder / "metadata.json", metadata)
+        self._write(db, folder / "requirements.txt", requirements_text(view.environment).encode())
+        self._write(db, folder / "features.yaml", features_yaml(view).encode())
+
+    def _render_increment(self, db: sqlite_utils.Database, increment: str | None) -> None:
+        by_model: dict[str, list[VersionState]] = {}
+        for row in db.query("SELECT name, state FROM docs_versions WHERE increment IS ?", [increment]):
+            by_model.setdefault(row["name"], []).append(VersionState.model_validate_json(row["state"]))
+        if not by_model:
+            return
+        for states in by_model.values():
+            states.sort(key=lambda s: sort_key(s.version))
+        transitions = _transitions(
+            db,
+            "SELECT d.* FROM docs_deployments d WHERE EXISTS (SELECT 1 FROM docs_versions v "
+            "WHERE v.name = d.name AND v.version IN (d.version, d.from_version) AND v.increment IS ?) "
+            "ORDER BY d.position",
+            [increment],
+        )
+
+        folder = PurePosixPath(INCREMENTS, increment_folder_name(increment), "registry")
+        self._write(db, folder / "model_catalog.yaml", render_catalog(increment, by_model).encode())
+        graph_data = nx.node_link_data(lineage_graph(increment, by_model), edges="edges")
+        self._write(db, folder / "lineage_graph.json", orjson.dumps(graph_data, option=orjson.OPT_INDENT_2))
+        self._write(
+            db, folder / "deployment_history.md", render_deployment_history(increment, transitions).encode()
+        )
+
+    # --- files ------------------------------------------------------------------
+
+    def _checked_path(self, relative: PurePosixPath) -> Path:
+        """Return ``root / relative`` after checking that it stays under the root."""
+        path = self.root / relative
+        root = self.root.resolve()
+        if relative.is_absolute() or ".." in relative.parts or not path.resolve().is_relative_to(root):
+            raise InvalidInput(
+                f"docs path {relative} is outside the docs root {root}; "
+                "check the folder for symbolic links that point elsewhere",
+                value=str(relative),
+            )
+        return path
+
+    def _record(self, db: sqlite_utils.Database, relative: PurePosixPath) -> Path:
+        # The file is recorded before it is written, so reset() finds it even after a crash.
+        path = self._checked_path(relative)
+        db.execute("INSERT OR IGNORE INTO docs_files (path) VALUES (?)", [relative.as_posix()])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _write(self, db: sqlite_utils.Database, relative: PurePosixPath, data: bytes) -> None:
+        path = self._record(db, relative)
+        _write_atomically(path, [data])
+
+    def _copy_artifact(
+        self, db: sqlite_utils.Database, relative: PurePosixPath, state: VersionState, name: str
+    ) -> None:
+        """Copy the version's blob into its folder, checking the digest on the way."""
+        path = self._record(db, relative)
+        # The registry never rewrites a blob, so a copy of the recorded size is taken as this blob's copy.
+        if path.is_file() and path.stat().st_size == state.artifact.size:
+            return
+        source = self.artifacts.path_of(state.artifact.sha256)
+        digest = hashlib.sha256()
+
+        def chunks() -> Iterable[bytes]:
+            with source.open("rb") as stream:
+                while chunk := stream.read(_COPY_CHUNK):
+                    digest.update(chunk)
+                    yield chunk
+            if digest.hexdigest() != state.artifact.sha256:
+                raise _DigestMismatch(digest.hexdigest())
+
+        try:
+            _write_atomically(path, chunks())
+        except FileNotFoundError:
+            logger.error(
+                "artifact of %s %s is missing from %s, so %s was not written; "
+                "restore the blob, then rebuild the docs projection",
+                name,
+                state.version,
+                source,
+                relative,
+            )
+        except _DigestMismatch as mismatch:
+            logger.error(
+                "artifact of %s %s at %s has sha256 %s, but the registry recorded %s, so %s was not written; "
+                "restore the blob, then rebuild the docs projection",
+                name,
+                state.version,
+                source,
+                mismatch.actual,
+                state.artifact.sha256,
+                relative,
+            )
+
+    def _remove_empty_folders(self, folder: Path) -> None:
+        root = self.root.resolve()
+        while folder.resolve() != root and folder.resolve().is_relative_to(root):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or already gone
+                return
+            folder = folder.parent
+
+
+class _DigestMismatch(Exception):
+    def __init__(self, actual: str) -> None:
+        super().__init__(actual)
+        self.actual = actual
+
+
+def _write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            for chunk in chunks:
+                stream.write(chunk)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _version_folder(increment: str | None, name: str, version: str) -> PurePosixPath:
+    return PurePosixPath(INCREMENTS, increment_folder_name(increment), "models", f"{name}-{version}")
+
+
+# --- state in the projection's tables -------------------------------------------
+
+
+def _one(db: sqlite_utils.Database, sql: str, parameters: Sequence[Any]) -> dict[str, Any] | None:
+    rows = list(db.query(sql, parameters))
+    return rows[0] if rows else None
+
+
+def _versions(db: sqlite_utils.Database, sql: str, parameters: Sequence[Any]) -> list[VersionState]:
+    return [VersionState.model_validate_json(row["state"]) for row in db.query(sql, parameters)]
+
+
+def _mark(db: sqlite_utils.Database, target: list[Any]) -> None:
+    db.execute("INSERT OR IGNORE INTO docs_pending (target) VALUES (?)", [orjson.dumps(target).decode()])
+
+
+def _partial_aggregate(
+    db: sqlite_utils.Database, model: dict[str, Any], event: DomainEvent
+) -> ModelAggregate:
+    """Rebuild the part of a model aggregate that ``event`` reads and changes.
+
+    The model events' handlers change only the versions the event names and the
+    model's production version, so the other versions can stay in the table.
+    """
+    aggregate = ModelAggregate(
+        uuid.UUID(model["model_id"]), model["name"], dt.datetime.fromisoformat(model["created_on"])
+    )
+    aggregate.production = model["production"]
+    aggregate.last_effective_at = dt.datetime.fromisoformat(model["last_effective_at"])
+    if isinstance(event, _KNOWN_MODEL_EVENTS):
+        named = [getattr(event, field, None) for field in ("version", "from_version", "to_version")]
+        versions = [v for v in named if isinstance(v, str)]
+        placeholders = ", ".join("?" for _ in versions)
+        sql = f"SELECT state FROM docs_versions WHERE name = ? AND version IN ({placeholders})"
+        states = _versions(db, sql, [model["name"], *versions])
+    else:
+        states = _versions(db, "SELECT state FROM docs_versions WHERE name = ?", [model["name"]])
+    aggregate.versions = {state.version: state for state in states}
+    return aggregate
+
+
+def _save(db: sqlite_utils.Database, aggregate: ModelAggregate) -> None:
+    for state in aggregate.versions.values():
+        metrics = metrics_of(state.metadata)
+        db["docs_versions"].insert(  # type: ignore[union-attr]
+            {
+                "name": aggregate.name,
+                "version": state.version,
+                "stage": state.stage,
+                "increment": state.increment,
+                "accuracy": metrics.get("accuracy"),
+                "inference_latency_p50": metrics.get("inference_latency_p50"),
+                "deployed_at": state.deployed_at.isoformat() if state.deployed_at else None,
+                "state": state.model_dump_json(),
+            },
+            replace=True,
+        )
+    db.execute(
+        "UPDATE docs_models SET production = ?, last_effective_at = ? WHERE model_id = ?",
+        [aggregate.production, aggregate.last_effective_at.isoformat(), str(aggregate.id)],
+    )
+
+
+def _record_transition(
+    db: sqlite_utils.Database, name: str, event: DomainEvent, position: int, previous_stages: dict[str, str]
+) -> None:
+    row: dict[str, Any] = {
+        "position": position,
+        "name": name,
+        "event": type(event).__name__,
+        "actor": event.actor,
+        "effective_at": event.effective_at.isoformat(),
+        "increment": event.increment,
+        "from_version": None,
+        "from_stage": None,
+        "to_stage": None,
+        "reason": None,
+        "approved_by": "[]",
+        "automatic": 0,
+        "end_of_life": None,
+    }
+    if isinstance(event, Registered):
+        row.update(version=event.version, to_stage=event.stage)
+    elif isinstance(event, Promoted):
+        row.update(
+            version=event.version,
+            from_stage=event.from_stage,
+            to_stage=event.to_stage,
+            reason=event.reason,
+            approved_by=orjson.dumps(event.approved_by).decode(),
+        )
+    elif isinstance(event, RolledBack):
+        row.update(
+            version=event.to_version,
+            from_version=event.from_version,
+            from_stage=previous_stages.get(event.to_version),
+            to_stage="production",
+            reason=event.reason,
+            automatic=int(event.automatic),
+        )
+    elif isinstance(event, Deprecated):
+        row.update(
+            version=event.version,
+            reason=event.reason,
+            end_of_life=event.end_of_life.isoformat() if event.end_of_life else None,
+        )
+    db["docs_deployments"].insert(row, replace=True)  # type: ignore[union-attr]
+
+
+def _transitions(db: sqlite_utils.Database, sql: str, parameters: Sequence[Any]) -> list[Transition]:
+    return [
+        Transition(
+            position=row["position"],
+            name=row["name"],
+            version=row["version"],
+            event=row["event"],
+            actor=row["actor"],
+            effective_at=dt.datetime.fromisoformat(row["effective_at"]),
+            increment=row["increment"],
+            from_version=row["from_version"],
+            from_stage=row["from_stage"],
+            to_stage=row["to_stage"],
+            reason=row["reason"],
+            approved_by=tuple(orjson.loads(row["approved_by"])),
+            automatic=bool(row["automatic"]),
+            end_of_life=dt.datetime.fromisoformat(row["end_of_life"]) if row["end_of_life"] else None,
+        )
+        for row in db.query(sql, parameters)
+    ]
+
+
+# --- model-registry.md ------------------------------------------------------------
+
+
+def render_model_doc(
+    name: str,
+    versions: Sequence[VersionState],
+    production: str | None,
+    transitions: Sequence[Transition],
+    *,
+    as_of: dt.datetime,
+) -> str:
+    """Render ``model-registry.md``: the production model, the version history and the rollback plan.
+
+    ``as_of`` is the effective time of the model's last event. It decides whether
+    an end of life has passed, so the same events always give the same file.
+    """
+    by_version = {state.version: state for state in versions}
+    lines = [
+        f"# {name}",
+        "",
+        (
+            f"Generated from the registry's events up to {_time(as_of)}. "
+            "The docs projection rewrites this file, so edits to it are lost."
+        ),
+        "",
+        "## Current production model",
+        "",
+    ]
+    lines += _production_section(by_version.get(production) if production else None)
+    lines += ["", "## Version history", ""]
+    lines += _history_table(versions, transitions, as_of)
+    lines += ["", "## Rollback plan", ""]
+    lines += _rollback_section(name, versions, production, transitions, as_of)
+    return "\n".join(lines) + "\n"
+
+
+def _production_section(state: VersionState | None) -> list[str]:
+    if state is None:
+        return ["No version is in production."]
+    metrics = metrics_of(state.metadata)
+    approvers = [a for a, d in state.decisions.get("production", {}).items() if d.decision == "approved"]
+    lines = [
+        f"- Version: {state.version}",
+        f"- Deployed: {_time(state.deployed_at)}",
+        f"- Accuracy: {_number(metrics.get('accuracy'))}",
+        f"- p50 latency: {_number(metrics.get('inference_latency_p50'), ' ms')}",
+        f"- Registered by {state.registered_by} in {_increment_label(state.increment)}",
+    ]
+    if approvers:
+        lines.append(f"- Approved for production by {', '.join(approvers)}")
+    if state.deprecation is not None:
+        lines.append(f"- Deprecated: {_cell(state.deprecation.reason)}")
+    return lines
+
+
+def _history_table(
+    versions: Sequence[VersionState], transitions: Sequence[Transition], as_of: dt.datetime
+) -> list[str]:
+    if not versions:
+        return ["No version is registered."]
+    lines = ["| Version | Stage | Accuracy | Deployed | Notes |", "|---|---|---|---|---|"]
+    for state in sorted(versions, key=lambda s: sort_key(s.version), reverse=True):
+        accuracy = _number(metrics_of(state.metadata).get("accuracy"))
+        deployed = _time(state.deployed_at) if state.deployed_at else "never"
+        notes = " ".join(version_notes(state.version, transitions, as_of))
+        lines.append(f"| {state.version} | {state.stage} | {accuracy} | {deployed} | {_cell(notes)} |")
+    return lines
+
+
+def version_notes(version: str, transitions: Sequence[Transition], as_of: dt.datetime) -> list[str]:
+    """Summarise what happened to ``version``: replacements, rollbacks and deprecation, oldest first."""
+    notes = []
+    for index, transition in enumerate(transitions):
+        when = _time(transition.effective_at)
+        if transition.event == "RolledBack" and transition.from_version == version:
+            notes.append(f"Rolled back to {transition.version} on {when}: {transition.reason}.")
+        elif transition.version != version:
+            continue
+        elif transition.event == "RolledBack":
+            kind = "an automatic rollback" if transition.automatic else "a rollback"
+            notes.append(f"Restored to production by {kind} on {when}: {transition.reason}.")
+        elif transition.event == "Promoted" and transition.from_stage == "production":
+            successor = next(
+                (t for t in transitions[index + 1 :] if t.to_stage == "production" and t.version != version),
+                None,
+            )
+            if successor is not None and successor.event == "Promoted":
+                notes.append(f"Replaced by {successor.version} on {_time(successor.effective_at)}.")
+            else:
+                notes.append(
+                    f"Left production on {when}" + (f": {transition.reason}." if transition.reason else ".")
+                )
+        elif transition.event == "Deprecated":
+            notes.append(_deprecation_note(transition, as_of))
+    return notes
+
+
+def _deprecation_note(transition: Transition, as_of: dt.datetime) -> str:
+    end_of_life = transition.end_of_life
+    if end_of_life is None:
+        return f"Deprecated on {_time(transition.effective_at)}: {transition.reason}."
+    reached = "reached on " if end_of_life <= as_of else ""
+    return (
+        f"Deprecated on {_time(transition.effective_at)} (end of life {reached}{_time(end_of_life)}): "
+        f"{transition.reason}."
+    )
+
+
+def rollback_candidate(
+    versions: Sequence[VersionState], production: str | None, as_of: dt.datetime
+) -> VersionState | None:
+    """Return the version to roll back to, or None when there is none.
+
+    It is the most recently deployed version, other than ``production``, that
+    was in production and whose end of life has not passed at ``as_of``.
+    """
+    # NOTE: the registry checks the end of life at the time of the rollback, which may be later
+    # than ``as_of``. So the rollback plan also shows the candidate's end of life.
+    candidates = [
+        state
+        for state in versions
+        if state.ever_in_production and state.version != production and not _past_end_of_life(state, as_of)
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda s: (s.deployed_at or s.created_at, sort_key(s.version)))
+
+
+def _rollback_section(
+    name: str,
+    versions: Sequence[VersionState],
+    production: str | None,
+    transitions: Sequence[Transition],
+    as_of: dt.datetime,
+) -> list[str]:
+    candidate = rollback_candidate(versions, production, as_of)
+    if candidate is None:
+        return [_no_candidate_reason(versions, production, as_of)]
+
+    target = candidate.version
+    lines = [
+        (
+            f"Return to **{target}**, the most recently deployed other version that was in production "
+            f"(last deployed {_time(candidate.deployed_at)})."
+        ),
+        "",
+    ]
+    if candidate.deprecation is not None:
+        end_of_life = candidate.deprecation.end_of_life
+        limit = f"; the registry rejects a rollback to it after {_time(end_of_life)}" if end_of_life else ""
+        lines += [f"> {target} is deprecated ({_cell(candidate.deprecation.reason)}){limit}.", ""]
+    rollbacks_away = [t for t in transitions if t.event == "RolledBack" and t.from_version == target]
+    if rollbacks_away:
+        last = rollbacks_away[-1]
+        lines += [
+            f"> Production was rolled back from {target} on {_time(last.effective_at)}: {_cell(last.reason)}.",
+            "",
+        ]
+
+    lines += [
+        'From the command line, with the reason in place of "...", which the audit trail keeps:',
+        "",
+        "```sh",
+        f'registry rollback {name} --to {target} --reason "..."',
+        "```",
+        "",
+        "From Python:",
+        "",
+        "```python",
+        f'registry.rollback("{name}", to_version="{target}", reason="...")',
+        "```",
+    ]
+    return lines
+
+
+def _no_candidate_reason(versions: Sequence[VersionState], production: str | None, as_of: dt.datetime) -> str:
+    past_end_of_life = [s for s in versions if s.ever_in_production and s.version != production]
+    if not past_end_of_life:
+        others = f"other than {production} " if production else ""
+        return f"No rollback candidate: no version {others}has been in production."
+    listed = ", ".join(
+        f"{s.version} on {_time(s.deprecation.end_of_life)}"
+        for s in sorted(past_end_of_life, key=lambda s: sort_key(s.version))
+        if s.deprecation is not None and s.deprecation.end_of_life is not None
+    )
+    return f"No rollback candidate: every other version that was in production is past its end of life ({listed})."
+
+
+def _past_end_of_life(state: VersionState, as_of: dt.datetime) -> bool:
+    deprecation = state.deprecation
+    return bool(deprecation and deprecation.end_of_life and deprecation.end_of_life <= as_of)
+
+
+# --- the increment's registry files -----------------------------------------------
+
+
+def render_catalog(increment: str | None, by_model: dict[str, list[VersionState]]) -> str:
+    """Render ``model_catalog.yaml``: the versions registered under ``increment``, by model."""
+    models: dict[str, Any] = {}
+    for name in sorted(by_model):
+        entries = []
+        for state in by_model[name]:
+            folder = PurePosixPath("models", f"{name}-{state.version}")
+            entries.append(
+                {
+                    "version": state.version,
+                    "stage": state.stage,
+                    "registered_at": _time(state.created_at),
+                    "registered_by": state.registered_by,
+                    "deployed_at": _time(state.deployed_at) if state.deployed_at else None,
+                    "metrics": metrics_of(state.metadata),
+                    "tags": list(state.tags),
+                    "artifact": {
+                        "sha256": state.artifact.sha256,
+                        "size": state.artifact.size,
+                        "format": state.artifact.format,
+                        "file": (folder / artifact_file_name(state.artifact.format)).as_posix(),
+                    },
+                    "deprecation": (
+                        {
+                            "reason": state.deprecation.reason,
+                            "end_of_life": _time(state.deprecation.end_of_life)
+                            if state.deprecation.end_of_life
+                            else None,
+                        }
+                        if state.deprecation
+                        else None
+                    ),
+                }
+            )
+        models[name] = {"versions": entries}
+    document = {"increment": increment, "models": models}
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+
+
+def lineage_graph(increment: str | None, by_model: dict[str, list[VersionState]]) -> nx.DiGraph:
+    """Build the lineage of the increment's versions from their metadata.
+
+    Each version contributes the chain data → feature engineering → experiment
+    → model → deployment, skipping the links its metadata lacks. A version with
+    a ``parent_model`` gets an edge from the parent's model node. The deployment
+    node is per model (``deployment:NAME:production``), so models do not share it.
+    """
+    graph = nx.DiGraph(increment=increment)
+    for name in sorted(by_model):
+        for state in by_model[name]:
+            _add_version_lineage(graph, name, state)
+    return graph
+
+
+def _add_version_lineage(graph: nx.DiGraph, name: str, state: VersionState) -> None:
+    # Node ids, kinds and relations are those of the lineage projection, so this
+    # file and get_lineage() describe the same graph.
+    metadata = state.metadata
+    model = lineage.model_node(name, state.version)
+    graph.add_node(
+        model,
+        kind=lineage.MODEL,
+        label=f"{name}-{state.version}",
+        name=name,
+        version=state.version,
+        stage=state.stage,
+        increment=state.increment,
+    )
+
+    chain = []
+    for key, kind in (
+        ("training_data_version", lineage.DATA),
+        ("feature_engineering_version", lineage.FEATURE_SET),
+        ("experiment", lineage.EXPERIMENT),
+    ):
+        value = metadata.get(key)
+        if value:
+            node = f"{kind}:{value}"
+            graph.add_node(node, kind=kind, label=str(value))
+            chain.append((kind, node))
+    chain.append((lineage.MODEL, model))
+    for (source_kind, source), (target_kind, target) in itertools.pairwise(chain):
+        graph.add_edge(source, target, relation=_relation(source_kind, target_kind))
+
+    parent = metadata.get("parent_model")
+    if parent:
+        parent_node = f"{lineage.MODEL}:{parent}"
+        if parent_node not in graph:
+            # The parent may belong to another increment, and then its node carries only its label.
+            graph.add_node(parent_node, kind=lineage.MODEL, label=str(parent))
+        graph.add_edge(parent_node, model, relation=lineage.PARENT_OF)
+
+    if state.ever_in_production:
+        deployment = lineage.deployment_node(name)
+        graph.add_node(
+            deployment, kind=lineage.DEPLOYMENT, label=f"{name}/production", name=name, stage="production"
+        )
+        graph.add_edge(
+            model,
+            deployment,
+            relation=lineage.DEPLOYED_TO,
+            current=state.stage == "production",
+            last_deployed_at=_time(state.deployed_at) if state.deployed_at else None,
+        )
+
+
+def render_deployment_history(increment: str | None, transitions: Sequence[Transition]) -> str:
+    """Render ``deployment_history.md``: the lifecycle events of the increment's versions."""
+    lines = [
+        f"# Deployment history of {_increment_label(increment)}",
+        "",
+        (
+            f"Registrations, stage transitions, rollbacks and deprecations of the versions registered in "
+            f"{_increment_label(increment)}, oldest first. Times are when each change took effect."
+        ),
+        "",
+        "| Time | Model | Version | Event | From | To | Actor | Approved by | Reason |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for t in transitions:
+        event = t.event
+        if t.event == "RolledBack":
+            event = f"RolledBack from {t.from_version or 'no production version'}"
+            if t.automatic:
+                event += " (automatic)"
+        elif t.event == "Deprecated" and t.end_of_life is not None:
+            event = f"Deprecated (end of life {_time(t.end_of_life)})"
+        cells = [
+            _time(t.effective_at),
+            t.name,
+            t.version,
+            event,
+            t.from_stage or "",
+            t.to_stage or "",
+            t.actor,
+            ", ".join(t.approved_by),
+            t.reason or "",
+        ]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# --- formatting -------------------------------------------------------------------
+
+
+def _time(value: dt.datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value is not None else "unknown"
+
+
+def _number(value: float | None, unit: str = "") -> str:
+    return f"{value:g}{unit}" if value is not None else "not recorded"
+
+
+def _cell(text: object) -> str:
+    """Return ``text`` on one line with its pipes escaped, so it fits a Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _increment_label(increment: str | None) -> str:
+    return f"increment {increment}" if increment is not None else "no increment"
+
+
+def _relation(source_kind: str, target_kind: str) -> str:
+    """Return the lineage projection's relation between two kinds of chain node."""
+    if target_kind == lineage.MODEL:
+        return lineage.PRODUCED if source_kind == lineage.EXPERIMENT else lineage.TRAINED
+    if target_kind == lineage.EXPERIMENT:
+        return lineage.USED_BY
+    return lineage.PROCESSED_BY
