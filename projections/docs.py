@@ -45,7 +45,7 @@ import re
 import tempfile
 import urllib.parse
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
@@ -651,23 +651,38 @@ def _deprecation_note(transition: Transition, as_of: dt.datetime) -> str:
 
 
 def rollback_candidate(
-    versions: Sequence[VersionState], production: str | None, as_of: dt.datetime
+    versions: Sequence[VersionState],
+    production: str | None,
+    as_of: dt.datetime,
+    rolled_back_from: Collection[str] = (),
 ) -> VersionState | None:
-    """Return the version to roll back to, or None when there is none.
+    """Return the stable version to roll back to, or None when there is none.
 
     It is the most recently deployed version, other than ``production``, that
-    was in production and whose end of life has not passed at ``as_of``.
+    was in production, is not deprecated, and is not a version that production
+    was rolled back away from (those listed in ``rolled_back_from``).
     """
-    # NOTE: the registry checks the end of life at the time of the rollback, which may be later
-    # than ``as_of``. So the rollback plan also shows the candidate's end of life.
     candidates = [
         state
         for state in versions
-        if state.ever_in_production and state.version != production and not _past_end_of_life(state, as_of)
+        if state.version != production and not _unstable_reasons(state, as_of, rolled_back_from)
+        and state.ever_in_production
     ]
     if not candidates:
         return None
     return max(candidates, key=lambda s: (s.deployed_at or s.created_at, sort_key(s.version)))
+
+
+def _unstable_reasons(state: VersionState, as_of: dt.datetime, rolled_back_from: Collection[str]) -> list[str]:
+    reasons = []
+    if state.version in rolled_back_from:
+        reasons.append("production was rolled back away from it")
+    if _past_end_of_life(state, as_of):
+        assert state.deprecation is not None
+        reasons.append(f"it is past its end of life ({_time(state.deprecation.end_of_life)})")
+    elif state.deprecation is not None:
+        reasons.append(f"it is deprecated ({state.deprecation.reason})")
+    return reasons
 
 
 def _rollback_section(
@@ -677,57 +692,38 @@ def _rollback_section(
     transitions: Sequence[Transition],
     as_of: dt.datetime,
 ) -> list[str]:
-    candidate = rollback_candidate(versions, production, as_of)
+    rolled_back_from = {t.from_version for t in transitions if t.event == "RolledBack" and t.from_version}
+    candidate = rollback_candidate(versions, production, as_of, rolled_back_from)
     if candidate is None:
-        return [_no_candidate_reason(versions, production, as_of)]
+        return [_no_candidate_reason(versions, production, as_of, rolled_back_from)]
 
     target = candidate.version
-    lines = [
+    return [
         (
             f"Return to **{target}**, the most recently deployed other version that was in production "
-            f"(last deployed {_time(candidate.deployed_at)})."
+            f"and is neither deprecated nor rolled back from (last deployed {_time(candidate.deployed_at)})."
         ),
         "",
-    ]
-    if candidate.deprecation is not None:
-        end_of_life = candidate.deprecation.end_of_life
-        limit = f"; the registry rejects a rollback to it after {_time(end_of_life)}" if end_of_life else ""
-        lines += [f"> {target} is deprecated ({_cell(candidate.deprecation.reason)}){limit}.", ""]
-    rollbacks_away = [t for t in transitions if t.event == "RolledBack" and t.from_version == target]
-    if rollbacks_away:
-        last = rollbacks_away[-1]
-        lines += [
-            f"> Production was rolled back from {target} on {_time(last.effective_at)}: {_cell(last.reason)}.",
-            "",
-        ]
-
-    lines += [
-        'From the command line, with the reason in place of "...", which the audit trail keeps:',
-        "",
-        "```sh",
-        f'registry rollback {name} --to {target} --reason "..."',
-        "```",
-        "",
-        "From Python:",
+        'From Python, with the reason in place of "...", which the audit trail keeps:',
         "",
         "```python",
         f'registry.rollback("{name}", to_version="{target}", reason="...")',
         "```",
     ]
-    return lines
 
 
-def _no_candidate_reason(versions: Sequence[VersionState], production: str | None, as_of: dt.datetime) -> str:
-    past_end_of_life = [s for s in versions if s.ever_in_production and s.version != production]
-    if not past_end_of_life:
+def _no_candidate_reason(
+    versions: Sequence[VersionState], production: str | None, as_of: dt.datetime, rolled_back_from: Collection[str]
+) -> str:
+    earlier = [s for s in versions if s.ever_in_production and s.version != production]
+    if not earlier:
         others = f"other than {production} " if production else ""
         return f"No rollback candidate: no version {others}has been in production."
-    listed = ", ".join(
-        f"{s.version} on {_time(s.deprecation.end_of_life)}"
-        for s in sorted(past_end_of_life, key=lambda s: sort_key(s.version))
-        if s.deprecation is not None and s.deprecation.end_of_life is not None
+    listed = "; ".join(
+        f"{s.version}: {' and '.join(_unstable_reasons(s, as_of, rolled_back_from))}"
+        for s in sorted(earlier, key=lambda s: sort_key(s.version))
     )
-    return f"No rollback candidate: every other version that was in production is past its end of life ({listed})."
+    return f"No rollback candidate: no other version that was in production is stable ({listed})."
 
 
 def _past_end_of_life(state: VersionState, as_of: dt.datetime) -> bool:

@@ -208,6 +208,16 @@ def main() -> None:
     except RegistryError as error:
         show_rejection(error)
 
+    step("List the versions from the catalog read model")
+    for listed in registry.list_versions(MODEL):
+        deprecated = " (deprecated)" if listed.is_deprecated else ""
+        show(f"{listed.version:<8} {listed.stage:<11} accuracy {listed.metadata['accuracy']:.4f}  tags {', '.join(listed.tags)}{deprecated}")
+
+    step("Trace the lineage of v3.1.0")
+    for line in registry.get_lineage(MODEL, "v3.1.0").to_tree().splitlines():
+        show(line)
+    show(f"models that use the feature set fe-v1: {', '.join(registry.models_using_feature('fe-v1'))}")
+
     step("The history, as stored in the event log")
     for entry in registry.history(MODEL):
         stages = f"{entry.from_stage or ''} -> {entry.to_stage}" if entry.to_stage else ""
@@ -217,6 +227,14 @@ def main() -> None:
     for path in sorted((registry.files_root / MODEL).rglob("*")):
         if path.is_file():
             show(str(path.relative_to(registry.home)))
+
+    step("Write the docs: model-registry.md and the increments layout")
+    docs_root = registry.write_docs()
+    for path in sorted(docs_root.rglob("*")):
+        if path.is_file():
+            show(str(path.relative_to(registry.home)))
+    print()
+    print((docs_root / MODEL / "model-registry.md").read_text())
     registry.close()
     print("\nDemo finished.")
 

@@ -51,3 +51,16 @@ def test_demo_scores_holdout_with_production(demo_output: str) -> None:
 
 def test_demo_refuses_reading_past_end_of_life(demo_output: str) -> None:
     assert "EndOfLifeReached: breast-cancer-classifier v3.1.0 reached its end of life" in demo_output
+
+
+def test_demo_lists_versions_from_catalog(demo_output: str) -> None:
+    assert "v3.1.0   archived" in demo_output
+
+
+def test_demo_traces_lineage(demo_output: str) -> None:
+    assert "models that use the feature set fe-v1: breast-cancer-classifier-v3.0.0" in demo_output
+
+
+def test_demo_writes_model_registry_doc(demo_output: str) -> None:
+    assert "docs/breast-cancer-classifier/model-registry.md" in demo_output
+    assert "## Current production model\n\n- Version: v3.0.0" in demo_output

@@ -174,15 +174,12 @@ def test_history_notes_summarise_lifecycle(docs_root: Path) -> None:
     assert DEPRECATION_REASON in deprecated
 
 
-def test_rollback_plan_names_previous_production(docs_root: Path) -> None:
+def test_rollback_plan_skips_unstable_versions(docs_root: Path) -> None:
     plan = section((docs_root / MODEL / "model-registry.md").read_text(), "Rollback plan")
 
-    # v3.1.0 is deprecated but before its end of life, so a rollback to it is still allowed.
-    assert "Return to **v3.1.0**" in plan
-    assert f'registry rollback {MODEL} --to v3.1.0 --reason "..."' in plan
-    assert f'registry.rollback("{MODEL}", to_version="v3.1.0", reason="...")' in plan
-    assert "rejects a rollback to it after 2024-02-21T23:59:59+00:00" in plan
-    assert f"Production was rolled back from v3.1.0 on 2024-01-22T09:00:00+00:00: {ROLLBACK_REASON}." in plan
+    # Production was rolled back away from v3.1.0, which is also deprecated, so it is no candidate.
+    assert plan.strip().startswith("No rollback candidate")
+    assert "v3.1.0: production was rolled back away from it and it is deprecated" in plan
 
 
 def test_rollback_plan_prefers_latest_deployment(
@@ -203,9 +200,7 @@ def test_rollback_plan_prefers_latest_deployment(
     # v1 was deployed after v2, by the rollback, so it is the more recent production version.
     assert "Return to **v1.0.0**" in plan
     assert "(last deployed 2024-01-12T09:00:00+00:00)" in plan
-    assert 'registry rollback churn --to v1.0.0 --reason "..."' in plan
-    assert "deprecated" not in plan
-    assert "rolled back from" not in plan
+    assert 'registry.rollback("churn", to_version="v1.0.0", reason="...")' in plan
 
 
 def test_rollback_plan_without_other_deployment(registry: Any, models: Any, open_docs: Any) -> None:
@@ -217,7 +212,7 @@ def test_rollback_plan_without_other_deployment(registry: Any, models: Any, open
     plan = section((root / "churn" / "model-registry.md").read_text(), "Rollback plan")
 
     assert plan.strip() == "No rollback candidate: no version other than v1.0.0 has been in production."
-    assert "registry rollback" not in plan
+    assert "registry.rollback" not in plan
 
 
 def test_rollback_plan_skips_version_past_end_of_life(
@@ -231,7 +226,7 @@ def test_rollback_plan_skips_version_past_end_of_life(
 
     plan = section(document, "Rollback plan")
     assert "No rollback candidate" in plan
-    assert "past its end of life (v3.1.0 on 2024-02-21T23:59:59+00:00)" in plan
+    assert "v3.1.0: production was rolled back away from it and it is past its end of life" in plan
     assert "(end of life reached on 2024-02-21T23:59:59+00:00)" in table_row(document, "v3.1.0")
 
 
