@@ -40,9 +40,7 @@ import datetime as dt
 import hashlib
 import itertools
 import logging
-import os
 import re
-import tempfile
 import urllib.parse
 import uuid
 from collections.abc import Collection, Iterable, Sequence
@@ -73,6 +71,8 @@ from registry.events import (
     RolledBack,
     SignatureSet,
 )
+from registry.files import TEMPORARY_PREFIX as FILES_TEMPORARY_PREFIX
+from registry.files import write_atomically
 from registry.metadata import metrics_of
 from registry.records import VersionState
 from registry.versioning import sort_key
@@ -89,7 +89,7 @@ ARTIFACT_FILE_NAMES = {"skops": "model.skops", "xgboost-ubj": "model.ubj", "pick
 UNKNOWN_FORMAT_FILE_NAME = "model.bin"
 
 # Prefix of the temporary files. reset() finds the leftovers of interrupted writes by it.
-TEMPORARY_PREFIX = ".docs-partial-"
+TEMPORARY_PREFIX = FILES_TEMPORARY_PREFIX
 
 _SAFE_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_FOLDER_NAME = 100
@@ -396,15 +396,7 @@ class _DigestMismatch(Exception):
 
 
 def _write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            for chunk in chunks:
-                stream.write(chunk)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, chunks)
 
 
 def _version_folder(increment: str | None, name: str, version: str) -> PurePosixPath:

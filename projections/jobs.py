@@ -45,8 +45,8 @@ def schedule_jobs(
     Each job runs at most once at a time, and runs missed while the process was
     busy are merged into one.
     """
-    _add(scheduler, "catch-up", lambda: catch_up_once(home, database_url), seconds=catch_up_seconds)
-    _add(scheduler, "end-of-life", lambda: enforce_end_of_life_once(home, database_url), seconds=end_of_life_minutes * 60)
+    _add(scheduler, "catch-up", catch_up_once, (home, database_url), seconds=catch_up_seconds)
+    _add(scheduler, "end-of-life", enforce_end_of_life_once, (home, database_url), seconds=end_of_life_minutes * 60)
 
 
 def run_forever(home: Path, database_url: str | None = None, **intervals: float) -> None:
@@ -57,10 +57,14 @@ def run_forever(home: Path, database_url: str | None = None, **intervals: float)
     scheduler.start()
 
 
-def _add(scheduler: BaseScheduler, job_id: str, job: Callable[[], object], *, seconds: float) -> None:
+def _add(
+    scheduler: BaseScheduler, job_id: str, job: Callable[..., object], args: tuple[object, ...], *, seconds: float
+) -> None:
     scheduler.add_job(
         job,
         "interval",
+        args=args,
+        name=job_id,
         seconds=seconds,
         id=job_id,
         max_instances=1,

@@ -7,8 +7,6 @@ written to a hidden temporary name and renamed, so a reader never sees half a fi
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import orjson
 import yaml
 
 from registry.environment import requirements_text
+from registry.files import write_atomically
 from registry.views import ModelVersion
 
 
@@ -47,11 +46,4 @@ def features_yaml(model_version: ModelVersion) -> str:
 
 
 def _write(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=".partial-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, data)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 import getpass
 import logging
 import os
@@ -27,8 +28,11 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import get_topic
 
+from projections import catalog, lineage
+from projections.lineage import Lineage
+from projections.runner import QUERY_PROJECTIONS, Limit, ProgressCallback, ProjectionRunner, all_projections
 from registry import errors
-from registry.aggregate import DEFAULT_TRANSITIONS, Context, ModelAggregate, RegistrySettings
+from registry.aggregate import DEFAULT_TRANSITIONS, REGISTRABLE_STAGES, Context, ModelAggregate, RegistrySettings
 from registry.artifacts import ArtifactStore, serialise
 from registry.clock import Clock, to_utc, utc_now
 from registry.environment import describe_environment
@@ -43,11 +47,8 @@ from registry.events import (
     RolledBack,
     SignatureSet,
 )
-from registry.metadata import check_metadata, check_tags, metrics_of
+from registry.metadata import FRACTION_METRICS, NON_NEGATIVE, check_metadata, check_tags, metrics_of
 from registry.naming import check_name, check_stage, model_id, split_reference
-from projections import catalog, lineage
-from projections.lineage import Lineage
-from projections.runner import QUERY_PROJECTIONS, Limit, ProgressCallback, ProjectionRunner, all_projections
 from registry.persistence import EventStoreApplication, open_event_store
 from registry.records import ApprovalPolicy, Signature
 from registry.signatures import check_schema, infer_signature
@@ -181,6 +182,13 @@ class ModelRegistry:
                     value=given,
                 )
         signature = infer_signature(model, input_example, checked_metadata.get("features"))
+        settings = self._settings()
+        if settings is not None and stage in REGISTRABLE_STAGES and stage in settings.policies:
+            raise errors.InvalidStage(
+                f"cannot register {name} directly in stage {stage!r}, which needs approvals by policy; "
+                "register in 'dev', then approve and promote it",
+                value=stage,
+            )
         context = self._context(actor, effective_at)
 
         # The blob is written after the aggregate accepts the version and before the
@@ -445,6 +453,13 @@ class ModelRegistry:
         _check_reason(reason)
         end = to_utc(end_of_life, argument="end_of_life") if end_of_life is not None else None
         context = self._context(actor, effective_at)
+        if end is not None and end <= context.effective_at:
+            raise errors.InvalidDate(
+                f"invalid end_of_life {end.isoformat(timespec='seconds')}: it is not after the deprecation "
+                f"({context.effective_at.isoformat(timespec='seconds')}), so the version would be unusable at once; "
+                "pass a later date, or promote the version to 'archived' to retire it now",
+                value=end_of_life,
+            )
 
         def command(aggregate: ModelAggregate, context: Context) -> None:
             aggregate.deprecate(context, version=checked_version, reason=reason, end_of_life=end)
@@ -616,7 +631,7 @@ class ModelRegistry:
             )
         db = self._read_models()
         if not catalog.has_model(db, name):
-            raise errors.ModelNotFound(name)
+            raise self._model_not_found(name)
         page = catalog.select_versions(
             db,
             name,
@@ -651,7 +666,10 @@ class ModelRegistry:
         """
         check_name(name)
         checked_version = normalize_version(version)
-        return lineage.get_lineage(self._read_models(), name, checked_version)
+        db = self._read_models()
+        if not catalog.has_model(db, name):
+            raise self._model_not_found(name)
+        return lineage.get_lineage(db, name, checked_version)
 
     def models_using_feature(self, feature: str) -> list[str]:
         """Return the model versions, as ``NAME-vX.Y.Z``, that use an input column or feature set."""
@@ -708,9 +726,9 @@ class ModelRegistry:
             runner = self.projection_runner()
             runner.rebuild(names, limit, progress)
             return path
-        runner = ProjectionRunner(
-            self._store.recorder, self._store.mapper, path, all_projections(self.docs_root, self.artifacts)
-        )
+        # The docs of a separate rebuild go beside its database, never over the live docs.
+        docs_root = path.parent / f"{path.stem}-docs"
+        runner = ProjectionRunner(self._store.recorder, self._store.mapper, path, all_projections(docs_root, self.artifacts))
         try:
             runner.rebuild(names, limit, progress)
         finally:
@@ -783,8 +801,12 @@ class ModelRegistry:
     def _load(self, name: str) -> ModelAggregate:
         aggregate = self._load_or_none(name)
         if aggregate is None:
-            raise errors.ModelNotFound(name)
+            raise self._model_not_found(name)
         return aggregate
+
+    def _model_not_found(self, name: str) -> errors.ModelNotFound:
+        close = difflib.get_close_matches(name, self._model_names(), n=3)
+        return errors.ModelNotFound(name, close)
 
     def _settings(self) -> RegistrySettings | None:
         try:
@@ -950,6 +972,10 @@ def _check_actor(actor: object, *, argument: str = "actor") -> str:
     return actor.strip()
 
 
+# Metadata fields that list_versions can filter on; the catalog indexes only these.
+FILTERABLE_METRICS = FRACTION_METRICS + NON_NEGATIVE
+
+
 def _check_feature(feature: object) -> str:
     if not isinstance(feature, str) or not feature.strip():
         raise errors.InvalidInput(
@@ -987,6 +1013,11 @@ def _check_bounds(bounds: Mapping[str, float] | None, argument: str) -> dict[str
         )
     checked = {}
     for key, value in bounds.items():
+        if key not in FILTERABLE_METRICS:
+            raise errors.InvalidInput(
+                f"invalid {argument} key {key!r}: expected one of {', '.join(FILTERABLE_METRICS)}",
+                value=key,
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise errors.InvalidInput(
                 f"invalid {argument}[{key!r}] = {value!r}: expected a number", value=value

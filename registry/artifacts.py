@@ -18,6 +18,7 @@ from typing import Any
 from eventsourcing.utils import get_topic, resolve_topic
 
 from registry.errors import ArtifactError, ArtifactIntegrityError, UnsupportedModel
+from registry.files import write_atomically
 from registry.records import ArtifactRef
 
 logger = logging.getLogger(__name__)
@@ -127,17 +128,7 @@ class ArtifactStore:
         return deserialise(data, ref.format, ref.loader)
 
     def _write_atomically(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".partial-", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(path, data, durable=True)
 
 
 __all__ = ["ArtifactStore", "deserialise", "serialise"]

@@ -87,12 +87,14 @@ class NotFound(RegistryError, LookupError):
 class ModelNotFound(NotFound):
     """Raised when no model of the given name is registered."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, close_matches: Sequence[str] = ()) -> None:
+        hint = f"did you mean {' or '.join(repr(m) for m in close_matches)}? " if close_matches else ""
         super().__init__(
-            f"model {name!r} not found; "
+            f"model {name!r} not found; {hint}"
             "check the name with list_models() or register a first version with register_model()"
         )
         self.name = name
+        self.close_matches = list(close_matches)
 
 
 class VersionNotFound(NotFound):
@@ -113,9 +115,9 @@ class NoVersionInStage(NotFound):
     """Raised when no version of a model holds the requested stage (now or at a past time)."""
 
     def __init__(self, name: str, stage: str, when: str | None = None) -> None:
-        at = f" at {when}" if when else ""
+        held = f"had no version in stage {stage!r} at {when}" if when else f"has no version in stage {stage!r}"
         super().__init__(
-            f"model {name!r} had no version in stage {stage!r}{at}; "
+            f"model {name!r} {held}; "
             "ask for a version with version=..., or promote one to that stage"
         )
         self.name = name

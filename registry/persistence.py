@@ -19,8 +19,8 @@ from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError as PersistenceIntegrityError
 from eventsourcing.persistence import InternalError as PersistenceInternalError
-from eventsourcing.persistence import OperationalError as PersistenceOperationalError
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import OperationalError as PersistenceOperationalError
 from eventsourcing.utils import get_topic, resolve_topic
 from pydantic import BaseModel
 

@@ -65,6 +65,8 @@ def infer_signature(
 
     A pandas DataFrame gives names and dtypes; a 2-D array gives dtypes, with
     names from ``features`` when they are given, else ``x0``, ``x1``, ....
+    Without either, the column names a fitted scikit-learn or XGBoost model
+    keeps in ``feature_names_in_`` are used, typed as floats.
     Outputs come from running the model's ``predict`` on the first rows of
     the example, when there is one.
     """
@@ -76,11 +78,21 @@ def infer_signature(
     elif features:
         # Names alone carry no type; models trained on numeric matrices take floats.
         inputs = {str(name): "float" for name in features}
+    else:
+        inputs = _inputs_from_fitted_model(model)
 
     outputs: dict[str, str] = {}
     if input_example is not None and hasattr(model, "predict"):
         outputs = _outputs_from_prediction(model, input_example)
     return Signature(inputs=inputs, outputs=outputs)
+
+
+def _inputs_from_fitted_model(model: Any) -> dict[str, str]:
+    # scikit-learn and XGBoost's scikit-learn API set feature_names_in_ when fitted on a DataFrame.
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return {}
+    return {str(name): "float" for name in names}
 
 
 def _inputs_from_example(example: Any, features: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:

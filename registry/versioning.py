@@ -148,21 +148,27 @@ _END = "\x01"
 def precedence_key(text: str) -> str:
     """Return a string whose plain text order is the semver precedence of ``text``.
 
-    Read models sort versions in SQL with it. Numeric parts are zero-padded, a
-    release sorts after its pre-releases, numeric pre-release identifiers sort
+    Read models sort versions in SQL with it. Numbers are prefixed with their
+    digit count, so they sort by value at any length. A release sorts after its pre-releases, numeric pre-release identifiers sort
     before alphanumeric ones, and the displayed text breaks ties between
     versions that differ only in build metadata.
     """
     version = parse_version(text)
-    release = f"{version.major:012d}.{version.minor:012d}.{version.patch:012d}"
+    release = ".".join(_numeric_key(part) for part in (version.major, version.minor, version.patch))
     if version.prerelease is None:
         stage = "1"
     else:
         identifiers = []
         for identifier in version.prerelease.split("."):
             if identifier.isdigit():
-                identifiers.append(f"0{int(identifier):012d}")
+                identifiers.append(f"0{_numeric_key(int(identifier))}")
             else:
                 identifiers.append(f"1{identifier}")
         stage = "0" + _SEPARATOR.join(identifiers) + _END
     return f"{release}|{stage}|{format_version(version)}"
+
+
+def _numeric_key(number: int) -> str:
+    # Semver numbers have no leading zeros, so the digit count orders them first.
+    digits = str(number)
+    return f"{len(digits):03d}{digits}"

@@ -128,8 +128,14 @@ def _full_metadata(name: str, state: VersionState) -> dict[str, Any]:
         metadata["num_features"] = len(state.signature.inputs)
     production_approvals = state.decisions.get("production", {})
     approvers = [a for a, d in production_approvals.items() if d.decision == "approved"]
-    if approvers and "approver" not in metadata:
-        metadata["approver"] = ", ".join(approvers)
+    if approvers:
+        metadata["approvers"] = approvers
+        metadata.setdefault("approver", ", ".join(approvers))
+    deprecation = state.deprecation
+    metadata["deprecated"] = deprecation is not None
+    if deprecation is not None:
+        metadata["deprecation_reason"] = deprecation.reason
+        metadata["end_of_life"] = deprecation.end_of_life.isoformat() if deprecation.end_of_life else None
     return metadata
 
 

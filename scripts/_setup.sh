@@ -1,10 +1,16 @@
-# Create ./.venv when it is missing and install the package with the given extras.
-# Sourced by scripts/demo and scripts/test; expects to run from the repository root.
+# Create $root/.venv when it is missing and install the package with the given extras.
+# Sourced by the scripts in this folder, which set $root to the repository root first.
+# The install is skipped when pyproject.toml has not changed since the last one.
 set -euo pipefail
 extras="$1"
 python="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-    "$python" -m venv .venv
+if [ ! -x "$root/.venv/bin/python" ]; then
+    "$python" -m venv "$root/.venv"
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[${extras}]"
+stamp="$root/.venv/.installed-${extras}-$(sha256sum "$root/pyproject.toml" | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    "$root/.venv/bin/python" -m pip install --quiet --upgrade pip
+    "$root/.venv/bin/python" -m pip install --quiet -e "$root[${extras}]"
+    rm -f "$root/.venv/.installed-${extras}-"*
+    touch "$stamp"
+fi

@@ -88,7 +88,12 @@ def train(model: Any, x: Any, y: Any) -> tuple[Any, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=Path("demo-output"), help="folder for the demo's registry")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "demo-output",
+        help="folder for the demo's registry (default: demo-output/ in the repository)",
+    )
     args = parser.parse_args()
     home = args.output / "registry"
     if home.exists():

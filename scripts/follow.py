@@ -8,30 +8,46 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from projections.jobs import catch_up_once, enforce_end_of_life_once, run_forever
 
 
+def resolve_home(home: Path | None, database_url: str | None) -> Path:
+    """Return the registry home the options name, and check that a registry is there."""
+    resolved = (home or Path(os.environ.get("REGISTRY_HOME", ".registry"))).absolute()
+    if database_url is None and not os.environ.get("REGISTRY_DATABASE_URL"):
+        if not (resolved / "events.sqlite3").is_file():
+            raise SystemExit(
+                f"error: no registry at {resolved} (no events.sqlite3 there); "
+                "pass --home with the folder a ModelRegistry uses, or set REGISTRY_HOME"
+            )
+    return resolved
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Follow the event log with the registry's projections.")
-    parser.add_argument("--home", type=Path, default=Path(".registry"), help="registry home (default: ./.registry)")
+    parser.add_argument("--home", type=Path, default=None, help="registry home (default: REGISTRY_HOME or ./.registry)")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL of the event store (default: REGISTRY_DATABASE_URL)")
     parser.add_argument("--catch-up-seconds", type=float, default=5.0, help="seconds between catch-up runs")
     parser.add_argument("--end-of-life-minutes", type=float, default=60.0, help="minutes between end-of-life runs")
     parser.add_argument("--once", action="store_true", help="run each job once and exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # APScheduler logs every run at INFO; the jobs log their own results.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    home = resolve_home(args.home, args.database_url)
 
     if args.once:
-        applied = catch_up_once(args.home, args.database_url)
-        archived = enforce_end_of_life_once(args.home, args.database_url)
+        applied = catch_up_once(home, args.database_url)
+        archived = enforce_end_of_life_once(home, args.database_url)
         print(f"applied {applied} notifications; archived at end of life: {archived or 'none'}")
         return 0
     try:
         run_forever(
-            args.home,
+            home,
             args.database_url,
             catch_up_seconds=args.catch_up_seconds,
             end_of_life_minutes=args.end_of_life_minutes,

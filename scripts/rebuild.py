@@ -10,12 +10,25 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from registry import ModelRegistry, RegistryError
+
+
+def resolve_home(home: Path | None, database_url: str | None) -> Path:
+    """Return the registry home the options name, and check that a registry is there."""
+    resolved = (home or Path(os.environ.get("REGISTRY_HOME", ".registry"))).absolute()
+    if database_url is None and not os.environ.get("REGISTRY_DATABASE_URL"):
+        if not (resolved / "events.sqlite3").is_file():
+            raise SystemExit(
+                f"error: no registry at {resolved} (no events.sqlite3 there); "
+                "pass --home with the folder a ModelRegistry uses, or set REGISTRY_HOME"
+            )
+    return resolved
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,12 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as-of", default=None, help="stop at this time: ISO 8601, a bare date means the end of that day UTC")
     parser.add_argument("--position", type=int, default=None, help="stop at this notification id")
     parser.add_argument("--target", type=Path, default=None, help="database file to rebuild into")
-    parser.add_argument("--quiet", action="store_true", help="print no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="print no progress bar and no log lines")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.as_of is not None and args.position is not None:
+        print("error: pass either --as-of or --position, not both", file=sys.stderr)
+        return 1
+    home = resolve_home(args.home, args.database_url)
 
     try:
-        with ModelRegistry(home=args.home, database_url=args.database_url) as registry:
+        with ModelRegistry(home=home, database_url=args.database_url) as registry:
             with Progress(
                 TextColumn("rebuilding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=args.quiet
             ) as progress:

@@ -413,7 +413,7 @@ def test_rebuild_removes_leftover_temporary_files(story: Any, open_docs: Any) ->
     runner, root = open_docs(story)
     runner.catch_up()
     before = snapshot(root)
-    (root / MODEL / ".docs-partial-abc123").write_bytes(b"half a file")
+    (root / MODEL / ".partial-abc123").write_bytes(b"half a file")
 
     runner.rebuild()
 
@@ -506,5 +506,5 @@ def test_corrupted_blob_is_not_copied(
 
     folder = root / "increments" / "_unassigned" / "models" / "churn-v1.0.0"
     assert not (folder / "model.skops").exists()
-    assert not list(folder.glob(".docs-partial-*"))
+    assert not list(folder.glob(".partial-*"))
     assert f"but the registry recorded {view.artifact.sha256}" in caplog.text

@@ -415,6 +415,12 @@ def test_signature_break_without_inputs_hints(registry: Any, models: Any) -> Non
     registry.promote_model(NAME, "v3", "staging", "production")
 
     with pytest.raises(SignatureMismatch) as raised:
-        registry.register_model(NAME, models.logistic, version="v3.1")
+        registry.register_model(NAME, {"rule": "no known inputs"}, version="v3.1")
 
     assert "pass input_example= or metadata['features']" in str(raised.value)
+
+
+def test_signature_read_from_fitted_model(registry: Any, models: Any) -> None:
+    registered = registry.register_model(NAME, models.xgboost, version="v1")
+
+    assert list(registered.signature.inputs) == models.features_v2
