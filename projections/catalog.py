@@ -296,11 +296,19 @@ def _decode_token(token: str) -> str:
             f"invalid page_token {token!r}: pass the next_page_token of the previous page unchanged",
             value=token,
         ) from None
-    if not isinstance(after, str):
+    # A token holds the sort key of a version, which must rebuild from the version it names.
+    if not isinstance(after, str) or not _is_precedence_key(after):
         raise InvalidInput(
             f"invalid page_token {token!r}: pass the next_page_token of the previous page unchanged", value=token
         )
     return after
+
+
+def _is_precedence_key(text: str) -> bool:
+    try:
+        return precedence_key(text.rsplit("|", 1)[-1]) == text
+    except InvalidInput:
+        return False
 
 
 

@@ -82,15 +82,23 @@ class ProjectionRunner:
         self.batch_size = batch_size
         database_path.parent.mkdir(parents=True, exist_ok=True)
         self.db = open_read_database(database_path)
-        with self.db.atomic():
+        with immediate_transaction(self.db):
             self.db[self.TRACKING_TABLE].create(  # type: ignore[union-attr]
-                {"projection": str, "position": int, "rebuilding": int, "as_of": str, "frozen": int},
+                {
+                    "projection": str,
+                    "position": int,
+                    "rebuilding": int,
+                    "as_of": str,
+                    "stop_position": int,
+                    "frozen": int,
+                },
                 pk="projection",
                 if_not_exists=True,
             )
             tracking = self.db.table(self.TRACKING_TABLE)
-            if "frozen" not in tracking.columns_dict:
-                tracking.add_column("frozen", int)
+            for column in ("stop_position", "frozen"):
+                if column not in tracking.columns_dict:
+                    tracking.add_column(column, int)
             for projection in self.projections:
                 projection.create_schema(self.db)
 
@@ -111,12 +119,29 @@ class ProjectionRunner:
     def _set_position(self, projection: Projection, position: int, *, rebuilding: bool, limit: Limit) -> None:
         frozen = limit.position is not None or limit.as_of is not None
         self.db.execute(
-            f"INSERT INTO {self.TRACKING_TABLE} (projection, position, rebuilding, as_of, frozen) "
-            "VALUES (?, ?, ?, ?, ?) "
+            f"INSERT INTO {self.TRACKING_TABLE} (projection, position, rebuilding, as_of, stop_position, frozen) "
+            "VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(projection) DO UPDATE SET position = excluded.position, "
-            "rebuilding = excluded.rebuilding, as_of = excluded.as_of, frozen = excluded.frozen",
-            [projection.name, position, int(rebuilding), limit.as_of.isoformat() if limit.as_of else None, int(frozen)],
+            "rebuilding = excluded.rebuilding, as_of = excluded.as_of, "
+            "stop_position = excluded.stop_position, frozen = excluded.frozen",
+            [
+                projection.name,
+                position,
+                int(rebuilding),
+                limit.as_of.isoformat() if limit.as_of else None,
+                limit.position,
+                int(frozen),
+            ],
         )
+
+    def _stored_limit(self, projection: Projection) -> Limit | None:
+        rows = list(
+            self.db.query(f"SELECT as_of, stop_position FROM {self.TRACKING_TABLE} WHERE projection = ?", [projection.name])
+        )
+        if not rows:
+            return None
+        as_of = dt.datetime.fromisoformat(rows[0]["as_of"]) if rows[0]["as_of"] else None
+        return Limit(position=rows[0]["stop_position"], as_of=as_of)
 
     def _check_not_frozen(self, projection: Projection) -> None:
         rows = list(
@@ -165,7 +190,9 @@ class ProjectionRunner:
         chosen = self._select(names)
         applied = 0
         for projection in chosen:
-            if not (resume and self.is_rebuilding(projection)):
+            # A rebuild resumes only with the limit it started with; another limit starts over.
+            resumable = resume and self.is_rebuilding(projection) and self._stored_limit(projection) == limit
+            if not resumable:
                 with immediate_transaction(self.db):
                     projection.reset(self.db)
                     self._set_position(projection, 0, rebuilding=True, limit=limit)
@@ -173,7 +200,7 @@ class ProjectionRunner:
             else:
                 logger.info("resuming the rebuild of projection %s at %d", projection.name, self.position(projection))
             count = self._catch_up_one(projection, limit, progress, rebuilding=True)
-            with self.db.atomic():
+            with immediate_transaction(self.db):
                 self._set_position(projection, self.position(projection), rebuilding=False, limit=limit)
             logger.info("rebuilt projection %s: %d notifications read", projection.name, count)
             applied += count
@@ -267,6 +294,8 @@ def immediate_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Da
 def open_read_database(path: Path) -> sqlite_utils.Database:
     """Open a read-model database in WAL mode, so readers never block the runner."""
     db = sqlite_utils.Database(path)
-    db.execute("PRAGMA journal_mode=WAL")
+    # The timeout comes first: switching a new file to WAL needs the write lock,
+    # which another process opening the same file at once may hold.
     db.execute("PRAGMA busy_timeout=30000")
+    db.execute("PRAGMA journal_mode=WAL")
     return db

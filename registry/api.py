@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlite_utils
@@ -28,9 +28,6 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import get_topic
 
-from projections import catalog, lineage
-from projections.lineage import Lineage
-from projections.runner import QUERY_PROJECTIONS, Limit, ProgressCallback, ProjectionRunner, all_projections
 from registry import errors
 from registry.aggregate import DEFAULT_TRANSITIONS, REGISTRABLE_STAGES, Context, ModelAggregate, RegistrySettings
 from registry.artifacts import ArtifactStore, serialise
@@ -54,6 +51,14 @@ from registry.records import ApprovalPolicy, Signature
 from registry.signatures import check_schema, infer_signature
 from registry.versioning import bump, classify_change, normalize_version
 from registry.views import HistoryEntry, ModelSummary, ModelVersion, VersionList
+
+if TYPE_CHECKING:
+    from projections.lineage import Lineage
+    from projections.runner import ProgressCallback, ProjectionRunner
+
+# NOTE: the projections are imported inside the methods that use them, because
+# they import registry modules themselves, and a module-level import here would
+# make "import projections.runner" before "import registry" fail halfway.
 
 logger = logging.getLogger(__name__)
 
@@ -581,6 +586,8 @@ class ModelRegistry:
 
     def list_models(self) -> list[ModelSummary]:
         """Return every model with its latest and production versions, by name."""
+        from projections import catalog
+
         db = self._read_models()
         counts = catalog.stage_counts(db)
         return [
@@ -629,6 +636,8 @@ class ModelRegistry:
                 f"invalid page_token {page_token!r}: pass the next_page_token of the previous page",
                 value=page_token,
             )
+        from projections import catalog
+
         db = self._read_models()
         if not catalog.has_model(db, name):
             raise self._model_not_found(name)
@@ -666,6 +675,8 @@ class ModelRegistry:
         """
         check_name(name)
         checked_version = normalize_version(version)
+        from projections import catalog, lineage
+
         db = self._read_models()
         if not catalog.has_model(db, name):
             raise self._model_not_found(name)
@@ -673,10 +684,14 @@ class ModelRegistry:
 
     def models_using_feature(self, feature: str) -> list[str]:
         """Return the model versions, as ``NAME-vX.Y.Z``, that use an input column or feature set."""
+        from projections import lineage
+
         return lineage.models_using_feature(self._read_models(), _check_feature(feature))
 
     def feature_impact(self, feature: str) -> dict[str, Any]:
         """Return every model version and deployment downstream of an input column or feature set."""
+        from projections import lineage
+
         return lineage.feature_impact(self._read_models(), _check_feature(feature))
 
     # --- read models and rebuild jobs ------------------------------------------
@@ -705,6 +720,8 @@ class ModelRegistry:
         ``home/rebuilds/``, so the live read models keep following the log.
         An interrupted rebuild of the same target resumes where it stopped.
         """
+        from projections.runner import Limit, ProjectionRunner, all_projections
+
         limit = Limit(
             position=_check_position(position),
             as_of=to_utc(as_of, argument="as_of") if as_of is not None else None,
@@ -777,6 +794,8 @@ class ModelRegistry:
 
     def projection_runner(self) -> ProjectionRunner:
         """Return the runner that keeps this registry's read models in ``read_models_path``."""
+        from projections.runner import ProjectionRunner, all_projections
+
         if self._runner is None:
             self._runner = ProjectionRunner(
                 self._store.recorder,
@@ -788,6 +807,8 @@ class ModelRegistry:
 
     def _read_models(self) -> sqlite_utils.Database:
         """Catch the read models up with the event log and return their database."""
+        from projections.runner import QUERY_PROJECTIONS
+
         runner = self.projection_runner()
         runner.catch_up(QUERY_PROJECTIONS)
         return runner.db

@@ -509,9 +509,9 @@ def test_killed_rebuild_resumes_exactly_once(large_store: Store, tmp_path: Path)
         history_position, sorted(HISTORY_EVENTS)
     )
 
-    # Third run: the rebuild script resumes history and finishes it.
+    # Third run: the rebuild script resumes history and finishes it. Without --quiet it logs to stderr.
     finished = run_script(
-        "rebuild.py", "--home", large_store.home, "--target", target, "--quiet", "--projection", "history"
+        "rebuild.py", "--home", large_store.home, "--target", target, "--projection", "history"
     )
 
     assert finished.returncode == 0, finished.stderr
@@ -805,6 +805,9 @@ def test_follow_once_applies_pending_events(registry: ModelRegistry) -> None:
 
 
 def test_rebuild_script_rejects_bad_as_of(tmp_path: Path) -> None:
+    with ModelRegistry(home=tmp_path / "home", actor="alice") as registry:
+        register(registry, "v1")
+
     rebuilt = run_script("rebuild.py", "--home", tmp_path / "home", "--as-of", "next tuesday", "--quiet")
 
     assert rebuilt.returncode == 1
