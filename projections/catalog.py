@@ -296,7 +296,7 @@ def _decode_token(token: str) -> str:
             f"invalid page_token {token!r}: pass the next_page_token of the previous page unchanged",
             value=token,
         ) from None
-    # A token holds the sort key of a version, which must rebuild from the version it names.
+    # A token contains the sort key of a version, which must rebuild from the version it names.
     if not isinstance(after, str) or not _is_precedence_key(after):
         raise InvalidInput(
             f"invalid page_token {token!r}: pass the next_page_token of the previous page unchanged", value=token

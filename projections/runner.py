@@ -49,7 +49,7 @@ class Projection(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class Limit:
-    """Where a catch-up or rebuild stops: a log position, an effective time, or neither."""
+    """The stopping point of a catch-up or rebuild: a log position, an effective time, or neither."""
 
     position: int | None = None
     as_of: dt.datetime | None = None

@@ -125,8 +125,9 @@ class ModelRegistry:
         self.read_models_path = self.home / "read_models.sqlite3"
         self.docs_root = self.home / "docs"
         self._runner: ProjectionRunner | None = None
-        # The notification id of the last event this object wrote; queries on
-        # read models catch up at least to it, so a caller reads its own writes.
+        # The notification id of the last event this object wrote. Queries on read
+        # models catch up to the end of the log, which includes it, so a caller
+        # always reads its own writes.
         self._written_position = 0
 
     # --- lifecycle ------------------------------------------------------------
@@ -811,6 +812,18 @@ class ModelRegistry:
 
         runner = self.projection_runner()
         runner.catch_up(QUERY_PROJECTIONS)
+        # The catch-up reads the end of the log after this object's last commit, so
+        # it includes this object's writes; a lagging read model would be a bug.
+        lagging = [
+            p.name
+            for p in runner.projections
+            if p.name in QUERY_PROJECTIONS and runner.position(p) < self._written_position
+        ]
+        if lagging:
+            raise errors.BackendError(
+                f"read models {', '.join(lagging)} stopped before notification {self._written_position}, "
+                "which this registry wrote; rebuild them with rebuild_projections()"
+            )
         return runner.db
 
     def _load_or_none(self, name: str) -> ModelAggregate | None:

@@ -112,7 +112,7 @@ class VersionNotFound(NotFound):
 
 
 class NoVersionInStage(NotFound):
-    """Raised when no version of a model holds the requested stage (now or at a past time)."""
+    """Raised when no version of a model is in the requested stage, now or at a past time."""
 
     def __init__(self, name: str, stage: str, when: str | None = None) -> None:
         held = f"had no version in stage {stage!r} at {when}" if when else f"has no version in stage {stage!r}"

@@ -34,7 +34,7 @@ def check_name(name: object) -> str:
 
 
 def model_id(name: str) -> uuid.UUID:
-    """Return the id of the aggregate that holds the events of model ``name``."""
+    """Return the id of the aggregate that stores the events of model ``name``."""
     return uuid.uuid5(_MODEL_NAMESPACE, check_name(name))
 
 

@@ -14,7 +14,7 @@ class Record(BaseModel):
 
 
 class ArtifactRef(Record):
-    """Where a version's serialised model lives and how to check and load it."""
+    """The location, digest, size and format of a version's serialised model."""
 
     uri: str
     sha256: str
@@ -46,7 +46,7 @@ class Decision(Record):
 
 
 class Deprecation(Record):
-    """Why and until when a deprecated version may still be used."""
+    """The reason for a deprecation and the end of life after which the version is unusable."""
 
     reason: str
     end_of_life: dt.datetime | None = None
@@ -55,7 +55,7 @@ class Deprecation(Record):
 
 
 class ApprovalPolicy(Record):
-    """Who may approve promotions to a stage, and how many approvals it needs."""
+    """The approvers of promotions to a stage, and the number of approvals a promotion needs."""
 
     stage: str
     approvers: list[str]
