@@ -8,23 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
+from _options import resolve_home
+
 from projections.jobs import catch_up_once, enforce_end_of_life_once, run_forever
-
-
-def resolve_home(home: Path | None, database_url: str | None) -> Path:
-    """Return the registry home the options name, and check that a registry is there."""
-    resolved = (home or Path(os.environ.get("REGISTRY_HOME", ".registry"))).absolute()
-    if database_url is None and not os.environ.get("REGISTRY_DATABASE_URL"):
-        if not (resolved / "events.sqlite3").is_file():
-            raise SystemExit(
-                f"error: no registry at {resolved} (no events.sqlite3 there); "
-                "pass --home with the folder a ModelRegistry uses, or set REGISTRY_HOME"
-            )
-    return resolved
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,25 +10,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
+from _options import resolve_home
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from registry import ModelRegistry, RegistryError
-
-
-def resolve_home(home: Path | None, database_url: str | None) -> Path:
-    """Return the registry home the options name, and check that a registry is there."""
-    resolved = (home or Path(os.environ.get("REGISTRY_HOME", ".registry"))).absolute()
-    if database_url is None and not os.environ.get("REGISTRY_DATABASE_URL"):
-        if not (resolved / "events.sqlite3").is_file():
-            raise SystemExit(
-                f"error: no registry at {resolved} (no events.sqlite3 there); "
-                "pass --home with the folder a ModelRegistry uses, or set REGISTRY_HOME"
-            )
-    return resolved
 
 
 def main(argv: list[str] | None = None) -> int:
