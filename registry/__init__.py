@@ -1,6 +1,7 @@
 """An event-sourced model registry: ``from registry import ModelRegistry``."""
 
 from registry.api import ModelRegistry
+from registry.comparison import Comparison
 from registry.errors import (
     ApprovalError,
     ApprovalMissing,
@@ -46,6 +47,7 @@ __all__ = [
     "ArtifactIntegrityError",
     "ArtifactRef",
     "BackendError",
+    "Comparison",
     "ConcurrencyConflict",
     "DeprecationError",
     "DuplicateDecision",

@@ -32,6 +32,7 @@ from registry import errors
 from registry.aggregate import DEFAULT_TRANSITIONS, REGISTRABLE_STAGES, Context, ModelAggregate, RegistrySettings
 from registry.artifacts import ArtifactStore, serialise
 from registry.clock import Clock, to_utc, utc_now
+from registry.comparison import Comparison, compare_versions
 from registry.environment import describe_environment
 from registry.events import (
     Approved,
@@ -694,6 +695,21 @@ class ModelRegistry:
         from projections import lineage
 
         return lineage.feature_impact(self._read_models(), _check_feature(feature))
+
+    def compare_models(self, model_a: str, model_b: str) -> Comparison:
+        """Compare two versions, given as ``NAME-vX.Y.Z``, and recommend which one to serve.
+
+        The two versions may belong to different models. Render the result with
+        ``to_text()``, ``to_markdown()`` or ``to_json()``.
+        """
+        versions: list[ModelVersion] = []
+        for reference in (model_a, model_b):
+            name, version_text = split_reference(reference)
+            version = normalize_version(version_text)
+            # Comparing reads only metadata, so deprecated versions, even past their
+            # end of life, compare without the warning or error that get_model gives.
+            versions.append(self._view(self._load(name), version))
+        return compare_versions(versions[0], versions[1])
 
     # --- read models and rebuild jobs ------------------------------------------
 

@@ -139,6 +139,11 @@ def main() -> None:
     version_b = registry.register_model(MODEL, model_b, auto_version=True, metadata=metadata_b, tags=["candidate", "xgboost"], input_example=x_train[features_b].head(20))
     show(f"registered {version_b.version} ({version_b.version_bump}: {'; '.join(version_b.bump_reasons)[:110]}...)")
 
+    step("Compare v3.0.0 with the candidate v3.1.0")
+    comparison = registry.compare_models(model_a=f"{MODEL}-v3.0.0", model_b=f"{MODEL}-v3.1.0")
+    for line in comparison.to_text().splitlines():
+        show(line)
+
     step("Set the production approval policy: 2 approvals from alice, bob, carol")
     registry.set_approval_required(stage="production", approvers=["alice", "bob", "carol"], min_approvals=2, actor="release-manager")
 

@@ -64,3 +64,8 @@ def test_demo_traces_lineage(demo_output: str) -> None:
 def test_demo_writes_model_registry_doc(demo_output: str) -> None:
     assert "docs/breast-cancer-classifier/model-registry.md" in demo_output
     assert "## Current production model\n\n- Version: v3.0.0" in demo_output
+
+
+def test_demo_compares_both_versions(demo_output: str) -> None:
+    assert "a: breast-cancer-classifier-v3.0.0" in demo_output
+    assert "added     worst_area, worst_perimeter, worst_radius, worst_smoothness, worst_texture" in demo_output
