@@ -142,12 +142,12 @@ def _partial_aggregate(db: sqlite_utils.Database, row: Mapping[str, Any], event:
     aggregate.production = row["production_version"]
     aggregate.last_effective_at = dt.datetime.fromisoformat(row["last_effective_at"])
     # The handlers touch only the versions an event names, and the production pointer.
-    wanted = set()
+    touched = set()
     for field in ("version", "to_version", "from_version"):
         value = getattr(event, field, None)
         if isinstance(value, str):
-            wanted.add(value)
-    for version in wanted:
+            touched.add(value)
+    for version in touched:
         state_rows = list(db.query(f"SELECT state FROM {VERSIONS} WHERE name = ? AND version = ?", [name, version]))
         if state_rows:
             aggregate.versions[version] = VersionState.model_validate_json(state_rows[0]["state"])

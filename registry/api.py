@@ -101,16 +101,19 @@ class ModelRegistry:
                     value=environment,
                 )
             base = base / "environments" / environment
+
         if increment is not None and (not isinstance(increment, str) or not increment.strip()):
             raise errors.InvalidInput(
                 f"invalid increment {increment!r}: expected a work-item id such as '0042'",
                 value=increment,
             )
+
         self.home = base.absolute()
         self.increment = increment
         self.environment = environment
         self.actor = _check_actor(actor) if actor is not None else None
         self._clock = clock or utc_now
+
         url = database_url if database_url is not None else os.environ.get("REGISTRY_DATABASE_URL") or None
         # NOTE: separate environments on PostgreSQL need one schema each; only SQLite homes are split so far.
         if url is not None and environment is not None:
@@ -120,11 +123,13 @@ class ModelRegistry:
                 value=environment,
             )
         self.database_url = url
+
         self._store: EventStoreApplication = open_event_store(self.home, url)
         self.artifacts = ArtifactStore(self.home / "artifacts")
         self.files_root = self.home / "models"
         self.read_models_path = self.home / "read_models.sqlite3"
         self.docs_root = self.home / "docs"
+
         self._runner: ProjectionRunner | None = None
         # The notification id of the last event this object wrote. Queries on read
         # models catch up to the end of the log, which includes it, so a caller
@@ -626,7 +631,7 @@ class ModelRegistry:
         check_name(name)
         if stage is not None:
             check_stage(stage)
-        wanted_tags = check_tags(tags)
+        required_tags = check_tags(tags)
         lower = _check_bounds(min_metrics, "min_metrics")
         upper = _check_bounds(max_metrics, "max_metrics")
         if page_size is not None and (isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1):
@@ -647,7 +652,7 @@ class ModelRegistry:
             db,
             name,
             stage=stage,
-            tags=wanted_tags,
+            tags=required_tags,
             min_metrics=lower,
             max_metrics=upper,
             page_size=page_size,
@@ -829,7 +834,7 @@ class ModelRegistry:
         runner = self.projection_runner()
         runner.catch_up(QUERY_PROJECTIONS)
         # The catch-up reads the end of the log after this object's last commit, so
-        # it includes this object's writes; a lagging read model would be a bug.
+        # it includes this object's writes. A lagging read model would be a bug.
         lagging = [
             p.name
             for p in runner.projections
