@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError as PersistenceIntegrityErro
 from eventsourcing.persistence import InternalError as PersistenceInternalError
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.persistence import OperationalError as PersistenceOperationalError
+from eventsourcing.persistence import ProgrammingError as PersistenceProgrammingError
 from eventsourcing.utils import get_topic, resolve_topic
 from pydantic import BaseModel
 
@@ -198,8 +199,11 @@ def _is_creation_conflict(error: Exception, database_url: str | None) -> bool:
         locked = isinstance(error, (PersistenceOperationalError, sqlite3.OperationalError))
         return locked and "database is locked" in str(error)
     # PostgreSQL raises "tuple concurrently updated" for concurrent CREATE OR REPLACE
-    # FUNCTION, and a unique violation when two writers create the same table.
-    return isinstance(error, (PersistenceInternalError, PersistenceIntegrityError))
+    # FUNCTION, and a unique violation, or "type ... already exists", when two
+    # writers run CREATE TABLE IF NOT EXISTS for the same table at once.
+    if isinstance(error, (PersistenceInternalError, PersistenceIntegrityError)):
+        return True
+    return isinstance(error, PersistenceProgrammingError) and "already exists" in str(error)
 
 
 def _open_failed(home: Path, database_url: str | None, error: Exception) -> BackendError:
