@@ -12,6 +12,8 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -27,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 # Notifications read and applied per transaction.
 DEFAULT_BATCH_SIZE = 500
+
+# Tries to switch a new read database to WAL while other processes open it too (about 5 s in all).
+WAL_SWITCH_ATTEMPTS = 14
 
 
 class Projection(Protocol):
@@ -294,8 +299,17 @@ def immediate_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Da
 def open_read_database(path: Path) -> sqlite_utils.Database:
     """Open a read-model database in WAL mode, so readers never block the runner."""
     db = sqlite_utils.Database(path)
-    # The timeout comes first: switching a new file to WAL needs the write lock,
-    # which another process opening the same file at once may hold.
     db.execute("PRAGMA busy_timeout=30000")
-    db.execute("PRAGMA journal_mode=WAL")
+    # Switching a new file to WAL needs an exclusive lock, and SQLite reports
+    # "database is locked" at once, without the busy timeout, while another
+    # process opening the same file holds it. So the switch is retried briefly.
+    for attempt in range(1, WAL_SWITCH_ATTEMPTS + 1):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == WAL_SWITCH_ATTEMPTS:
+                raise
+            logger.info("read database %s is locked while switching to WAL; retrying (attempt %d)", path, attempt)
+            time.sleep(0.05 * attempt)
     return db
