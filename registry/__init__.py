@@ -13,6 +13,7 @@ from registry.errors import (
     DeprecationError,
     DuplicateDecision,
     EndOfLifeReached,
+    ExperimentAlreadyEnded,
     InvalidDate,
     InvalidInput,
     InvalidMetadata,
@@ -35,6 +36,7 @@ from registry.errors import (
     VersionDeprecated,
     VersionNotFound,
 )
+from registry.experiments import ExperimentRun, track_experiment
 from registry.records import ApprovalPolicy, ArtifactRef, Signature
 from registry.views import HistoryEntry, ModelDeprecatedWarning, ModelSummary, ModelVersion
 
@@ -52,6 +54,8 @@ __all__ = [
     "DeprecationError",
     "DuplicateDecision",
     "EndOfLifeReached",
+    "ExperimentAlreadyEnded",
+    "ExperimentRun",
     "HistoryEntry",
     "InvalidDate",
     "InvalidInput",
@@ -79,4 +83,5 @@ __all__ = [
     "VersionAlreadyExists",
     "VersionDeprecated",
     "VersionNotFound",
+    "track_experiment",
 ]

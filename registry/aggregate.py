@@ -8,11 +8,14 @@ replay of the stored events rebuilds exactly the state the commands left.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import numbers
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import orjson
 from eventsourcing.utils import get_topic
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +25,11 @@ from registry.events import (
     Approved,
     Deprecated,
     DomainEvent,
+    ExperimentEnded,
+    ExperimentMetricsLogged,
+    ExperimentParametersLogged,
+    ExperimentStarted,
+    ExperimentVersionRegistered,
     ModelCreated,
     Promoted,
     Registered,
@@ -570,3 +578,140 @@ class RegistrySettings(EventSourcedAggregate):
     def on_transitions_declared(self, event: TransitionsDeclared) -> RegistrySettings:
         self.transitions = [tuple(pair) for pair in event.transitions]  # type: ignore[misc]
         return self
+
+
+# --- the experiment aggregate ---------------------------------------------------
+
+
+
+
+class ExperimentAggregate(EventSourcedAggregate):
+    """One run of an experiment: its parameters, metrics, registered versions and end.
+
+    Each run gets a random (uuid4) id, so runs of the same experiment never
+    share a stream. The ``ExperimentStarted`` events index the runs by experiment name.
+    """
+
+    def __init__(self, id: uuid.UUID, experiment: str, created_on: dt.datetime) -> None:
+        super().__init__(id, created_on)
+        self.experiment = experiment
+        self.parameters: dict[str, Any] = {}
+        self.metrics: dict[str, float] = {}
+        self.versions: list[tuple[str, str]] = []
+        self.status = "running"
+        self.error: str | None = None
+        self.started_by = ""
+        self.increment: str | None = None
+        self.started_at = created_on
+        self.ended_at: dt.datetime | None = None
+
+    @classmethod
+    def start(
+        cls, context: Context, id: uuid.UUID, experiment: str, parameters: Mapping[str, Any]
+    ) -> ExperimentAggregate:
+        """Start the event stream of a new run."""
+        event = ExperimentStarted(
+            originator_id=id,
+            originator_version=1,
+            timestamp=context.recorded_at,
+            effective_at=context.effective_at,
+            actor=context.actor,
+            increment=context.increment,
+            experiment=experiment,
+            parameters=check_parameters(parameters),
+        )
+        aggregate = event.mutate(None)
+        aggregate._pending.append(event)
+        return aggregate  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_started(cls, event: ExperimentStarted) -> ExperimentAggregate:
+        aggregate = cls(event.originator_id, event.experiment, event.timestamp)
+        aggregate.parameters = dict(event.parameters)
+        aggregate.started_by = event.actor
+        aggregate.increment = event.increment
+        aggregate.started_at = event.effective_at
+        return aggregate
+
+    def log_parameters(self, context: Context, parameters: Mapping[str, Any]) -> None:
+        self._check_running()
+        self.trigger(context, ExperimentParametersLogged, parameters=check_parameters(parameters))
+
+    def log_metrics(self, context: Context, metrics: Mapping[str, Any]) -> None:
+        self._check_running()
+        self.trigger(context, ExperimentMetricsLogged, metrics=check_metrics(metrics))
+
+    def record_version(self, context: Context, *, model: str, version: str) -> None:
+        self._check_running()
+        self.trigger(context, ExperimentVersionRegistered, model=model, version=version)
+
+    def end(self, context: Context, *, error: str | None = None) -> None:
+        """End the run: completed without ``error``, failed with it."""
+        self._check_running()
+        status = "completed" if error is None else "failed"
+        self.trigger(context, ExperimentEnded, status=status, error=error)
+
+    def _check_running(self) -> None:
+        if self.status != "running":
+            raise errors.ExperimentAlreadyEnded(self.experiment, self.id, self.status)
+
+    # -- event handlers --
+
+    def on_parameters_logged(self, event: ExperimentParametersLogged) -> ExperimentAggregate:
+        self.parameters.update(event.parameters)
+        return self
+
+    def on_metrics_logged(self, event: ExperimentMetricsLogged) -> ExperimentAggregate:
+        # A metric logged again replaces its earlier value.
+        self.metrics.update(event.metrics)
+        return self
+
+    def on_version_registered(self, event: ExperimentVersionRegistered) -> ExperimentAggregate:
+        self.versions.append((event.model, event.version))
+        return self
+
+    def on_ended(self, event: ExperimentEnded) -> ExperimentAggregate:
+        self.status = event.status
+        self.error = event.error
+        self.ended_at = event.effective_at
+        return self
+
+
+def check_parameters(parameters: object) -> dict[str, Any]:
+    """Return a copy of ``parameters`` as the JSON values the event store keeps."""
+    if not isinstance(parameters, Mapping):
+        raise errors.InvalidInput(
+            f"invalid parameters {parameters!r}: expected a dict such as {{'max_depth': 3}}",
+            value=parameters,
+        )
+    for key in parameters:
+        if not isinstance(key, str) or not key:
+            raise errors.InvalidInput(
+                f"invalid parameter name {key!r}: expected a non-empty string", value=key
+            )
+    try:
+        return orjson.loads(orjson.dumps(dict(parameters), option=orjson.OPT_SERIALIZE_NUMPY))  # type: ignore[no-any-return]
+    except orjson.JSONEncodeError as error:
+        raise errors.InvalidInput(
+            f"invalid parameters: {error}; expected JSON values (text, numbers, booleans, None, lists and dicts)",
+            value=parameters,
+        ) from None
+
+
+def check_metrics(metrics: object) -> dict[str, float]:
+    """Return ``metrics`` as floats, rejecting names that are not strings and values that are not finite numbers."""
+    if not isinstance(metrics, Mapping):
+        raise errors.InvalidInput(
+            f"invalid metrics {metrics!r}: expected a dict such as {{'accuracy': 0.95}}", value=metrics
+        )
+    checked: dict[str, float] = {}
+    for key, value in metrics.items():
+        if not isinstance(key, str) or not key:
+            raise errors.InvalidInput(f"invalid metric name {key!r}: expected a non-empty string", value=key)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+            raise errors.InvalidInput(
+                f"invalid metric {key!r} = {value!r}: expected a finite number, not NaN or infinity",
+                value=value,
+            )
+        checked[key] = float(value)
+    return checked

@@ -29,7 +29,14 @@ from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import get_topic
 
 from registry import errors
-from registry.aggregate import DEFAULT_TRANSITIONS, REGISTRABLE_STAGES, Context, ModelAggregate, RegistrySettings
+from registry.aggregate import (
+    DEFAULT_TRANSITIONS,
+    REGISTRABLE_STAGES,
+    Context,
+    ExperimentAggregate,
+    ModelAggregate,
+    RegistrySettings,
+)
 from registry.artifacts import ArtifactStore, serialise
 from registry.clock import Clock, to_utc, utc_now
 from registry.comparison import Comparison, compare_versions
@@ -38,6 +45,7 @@ from registry.events import (
     Approved,
     Deprecated,
     DomainEvent,
+    ExperimentStarted,
     ModelCreated,
     Promoted,
     Registered,
@@ -45,6 +53,7 @@ from registry.events import (
     RolledBack,
     SignatureSet,
 )
+from registry.experiments import ExperimentRun, check_experiment_name
 from registry.metadata import FRACTION_METRICS, NON_NEGATIVE, check_metadata, check_tags, metrics_of
 from registry.naming import check_name, check_stage, model_id, split_reference
 from registry.persistence import EventStoreApplication, open_event_store
@@ -166,11 +175,13 @@ class ModelRegistry:
         auto_version: bool = False,
         actor: str | None = None,
         effective_at: dt.datetime | str | None = None,
+        increment: str | None = None,
     ) -> ModelVersion:
         """Store a new version of ``name`` with its artifact, metadata and signature.
 
         With no ``version``, or with ``auto_version=True``, the next version
         is chosen by classifying the change against the latest version.
+        ``increment`` replaces the registry's increment for this one version.
         """
         check_name(name)
         check_stage(stage)
@@ -201,7 +212,13 @@ class ModelRegistry:
                 "register in 'dev', then approve and promote it",
                 value=stage,
             )
+        if increment is not None and (not isinstance(increment, str) or not increment.strip()):
+            raise errors.InvalidInput(
+                f"invalid increment {increment!r}: expected a work-item id such as '0042'", value=increment
+            )
         context = self._context(actor, effective_at)
+        if increment is not None:
+            context = dataclasses.replace(context, increment=increment)
 
         # The blob is written after the aggregate accepts the version and before the
         # event that refers to it is saved. A rejected command leaves no blob, and a
@@ -532,6 +549,29 @@ class ModelRegistry:
                 logger.info("archived %s %s at end of life", name, ", ".join(expired))
         return archived
 
+    def track_experiment(
+        self,
+        name: str,
+        *,
+        increment: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> ExperimentRun:
+        """Start a run of experiment ``name`` and return it, to use as a context manager.
+
+        The run records its parameters, metrics and the versions it registers,
+        and ends as completed when its ``with`` block exits normally, or as failed
+        when the block raises. ``increment`` defaults to this registry's.
+        """
+        run = ExperimentRun(
+            self,
+            check_experiment_name(name),
+            increment=increment if increment is not None else self.increment,
+            actor=actor,
+        )
+        run.start(parameters or {})
+        return run
+
     # --- queries --------------------------------------------------------------
 
     def get_model(
@@ -715,6 +755,36 @@ class ModelRegistry:
             # end of life, compare without the warning or error that get_model gives.
             versions.append(self._view(self._load(name), version))
         return compare_versions(versions[0], versions[1])
+
+    def experiment_history(self, name: str) -> list[dict[str, Any]]:
+        """Return the runs of experiment ``name``, oldest first.
+
+        Each run is a dict with its ``run_id``, ``status`` ("running",
+        "completed" or "failed"), ``error``, ``parameters``, ``metrics`` (the
+        last value logged for each name), the ``versions`` it registered as
+        ``NAME-vX.Y.Z``, ``started_at``, ``ended_at``, ``actor`` and ``increment``.
+        An experiment with no runs returns an empty list.
+        """
+        check_experiment_name(name)
+        runs = []
+        for run_id in self._experiment_run_ids(name):
+            run: ExperimentAggregate = self._store.repository.get(run_id)
+            runs.append(
+                {
+                    "run_id": str(run.id),
+                    "experiment": run.experiment,
+                    "status": run.status,
+                    "error": run.error,
+                    "parameters": dict(run.parameters),
+                    "metrics": dict(run.metrics),
+                    "versions": [f"{model}-{version}" for model, version in run.versions],
+                    "started_at": run.started_at,
+                    "ended_at": run.ended_at,
+                    "actor": run.started_by,
+                    "increment": run.increment,
+                }
+            )
+        return runs
 
     # --- read models and rebuild jobs ------------------------------------------
 
@@ -914,6 +984,44 @@ class ModelRegistry:
             except RecordConflictError:
                 time.sleep(random.uniform(0.001, 0.01))
         raise errors.ConcurrencyConflict("registry settings", MAX_ATTEMPTS)
+
+    def _execute_experiment(
+        self,
+        run_id: uuid.UUID,
+        command: Callable[[ExperimentAggregate | None, Context], ExperimentAggregate],
+        context: Context,
+    ) -> ExperimentAggregate:
+        """Run ``command`` on an experiment run (None before its start) and save its events."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                current: ExperimentAggregate | None = self._store.repository.get(run_id)
+            except AggregateNotFoundError:
+                current = None
+            aggregate = command(current, self._reread_clock(context))
+            try:
+                recordings = self._store.save(aggregate)
+            except RecordConflictError:
+                logger.info("experiment run %s changed during a command; retrying (attempt %d)", run_id, attempt)
+                time.sleep(random.uniform(0.001, 0.01 * attempt))
+                continue
+            if recordings:
+                self._written_position = max(self._written_position, recordings[-1].notification.id)
+            return aggregate
+        raise errors.ConcurrencyConflict(f"experiment run {run_id}", MAX_ATTEMPTS)
+
+    def _experiment_run_ids(self, experiment: str) -> list[uuid.UUID]:
+        """Return the ids of the runs of ``experiment``, from their start events, oldest first."""
+        topic = get_topic(ExperimentStarted)
+        run_ids: list[uuid.UUID] = []
+        start = 1
+        while True:
+            page = self._store.recorder.select_notifications(start=start, limit=500, topics=[topic])
+            if not page:
+                return run_ids
+            run_ids.extend(
+                uuid.UUID(str(n.originator_id)) for n in page if orjson.loads(n.state)["experiment"] == experiment
+            )
+            start = page[-1].id + 1
 
     def _decide(
         self,

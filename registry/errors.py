@@ -32,6 +32,7 @@ Every error a caller can get from the registry derives from ``RegistryError``::
     │   ├── ArtifactIntegrityError
     │   └── UnsupportedModel
     ├── ConcurrencyConflict
+    ├── ExperimentAlreadyEnded
     └── BackendError
 
 Each subclass keeps the values it names as attributes, so callers can act on
@@ -345,6 +346,19 @@ class ConcurrencyConflict(RegistryError):
         )
         self.name = name
         self.attempts = attempts
+
+
+class ExperimentAlreadyEnded(RegistryError):
+    """Raised when a command would add to an experiment run that has ended."""
+
+    def __init__(self, experiment: str, run_id: object, status: str) -> None:
+        super().__init__(
+            f"experiment {experiment!r} run {run_id} has already ended ({status}); "
+            "start a new run with track_experiment() to log more"
+        )
+        self.experiment = experiment
+        self.run_id = run_id
+        self.status = status
 
 
 class BackendError(RegistryError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -160,6 +160,49 @@ class TransitionsDeclared(DomainEvent):
 
     def apply(self, aggregate: Any) -> EventSourcedAggregate:
         return aggregate.on_transitions_declared(self)  # type: ignore[no-any-return]
+
+
+# --- experiment events ----------------------------------------------------------
+
+
+class ExperimentStarted(DomainEvent):
+    experiment: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        from registry.aggregate import ExperimentAggregate
+
+        return ExperimentAggregate.from_started(self)
+
+
+class ExperimentParametersLogged(DomainEvent):
+    parameters: dict[str, Any]
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        return aggregate.on_parameters_logged(self)  # type: ignore[no-any-return]
+
+
+class ExperimentMetricsLogged(DomainEvent):
+    metrics: dict[str, float]
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        return aggregate.on_metrics_logged(self)  # type: ignore[no-any-return]
+
+
+class ExperimentVersionRegistered(DomainEvent):
+    model: str
+    version: str
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        return aggregate.on_version_registered(self)  # type: ignore[no-any-return]
+
+
+class ExperimentEnded(DomainEvent):
+    status: Literal["completed", "failed"]
+    error: str | None = None
+
+    def apply(self, aggregate: Any) -> EventSourcedAggregate:
+        return aggregate.on_ended(self)  # type: ignore[no-any-return]
 
 
 MODEL_EVENTS: tuple[type[DomainEvent], ...] = (
