@@ -201,6 +201,7 @@ def test_rollback_plan_prefers_latest_deployment(
     assert "Return to **v1.0.0**" in plan
     assert "(last deployed 2024-01-12T09:00:00+00:00)" in plan
     assert 'registry.rollback("churn", to_version="v1.0.0", reason="...")' in plan
+    assert 'registry rollback churn --to v1.0.0 --reason "..."' in plan
 
 
 def test_rollback_plan_without_other_deployment(registry: Any, models: Any, open_docs: Any) -> None:
