@@ -92,6 +92,24 @@ class EventSourcedAggregate:
         pending, self._pending = self._pending, []
         return pending
 
+    @staticmethod
+    def start_stream(
+        context: Context, id: uuid.UUID, event_class: type[DomainEvent], **fields: Any
+    ) -> Any:
+        """Create the first event of a new aggregate, apply it, and return the aggregate it made."""
+        event = event_class(
+            originator_id=id,
+            originator_version=1,
+            timestamp=context.recorded_at,
+            effective_at=context.effective_at,
+            actor=context.actor,
+            increment=context.increment,
+            **fields,
+        )
+        aggregate = event.mutate(None)
+        aggregate._pending.append(event)
+        return aggregate
+
     def trigger(self, context: Context, event_class: type[DomainEvent], **fields: Any) -> None:
         """Create the next event of this aggregate, apply it, and keep it for saving."""
         effective_at = context.effective_at
@@ -135,18 +153,7 @@ class ModelAggregate(EventSourcedAggregate):
     @classmethod
     def create(cls, context: Context, id: uuid.UUID, name: str) -> ModelAggregate:
         """Start the event stream of a new model."""
-        event = ModelCreated(
-            originator_id=id,
-            originator_version=1,
-            timestamp=context.recorded_at,
-            effective_at=context.effective_at,
-            actor=context.actor,
-            increment=context.increment,
-            name=name,
-        )
-        aggregate = event.mutate(None)
-        aggregate._pending.append(event)
-        return aggregate  # type: ignore[no-any-return]
+        return cls.start_stream(context, id, ModelCreated, name=name)
 
     @classmethod
     def from_created(cls, event: ModelCreated) -> ModelAggregate:
@@ -549,17 +556,7 @@ class RegistrySettings(EventSourcedAggregate):
 
     @classmethod
     def create(cls, context: Context) -> RegistrySettings:
-        event = SettingsCreated(
-            originator_id=SETTINGS_ID,
-            originator_version=1,
-            timestamp=context.recorded_at,
-            effective_at=context.effective_at,
-            actor=context.actor,
-            increment=context.increment,
-        )
-        aggregate = event.mutate(None)
-        aggregate._pending.append(event)
-        return aggregate  # type: ignore[no-any-return]
+        return cls.start_stream(context, SETTINGS_ID, SettingsCreated)
 
     @classmethod
     def from_created(cls, event: SettingsCreated) -> RegistrySettings:
@@ -610,19 +607,9 @@ class ExperimentAggregate(EventSourcedAggregate):
         cls, context: Context, id: uuid.UUID, experiment: str, parameters: Mapping[str, Any]
     ) -> ExperimentAggregate:
         """Start the event stream of a new run."""
-        event = ExperimentStarted(
-            originator_id=id,
-            originator_version=1,
-            timestamp=context.recorded_at,
-            effective_at=context.effective_at,
-            actor=context.actor,
-            increment=context.increment,
-            experiment=experiment,
-            parameters=check_parameters(parameters),
+        return cls.start_stream(
+            context, id, ExperimentStarted, experiment=experiment, parameters=check_parameters(parameters)
         )
-        aggregate = event.mutate(None)
-        aggregate._pending.append(event)
-        return aggregate  # type: ignore[no-any-return]
 
     @classmethod
     def from_started(cls, event: ExperimentStarted) -> ExperimentAggregate:

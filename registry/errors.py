@@ -102,10 +102,10 @@ class VersionNotFound(NotFound):
     """Raised when a model has no version of the given number."""
 
     def __init__(self, name: str, version: str, known: Sequence[str]) -> None:
-        shown = ", ".join(known[-10:]) or "none"
+        listed = ", ".join(known[-10:]) or "none"
         super().__init__(
             f"model {name!r} has no version {version}; "
-            f"its versions are: {shown}"
+            f"its versions are: {listed}"
         )
         self.name = name
         self.version = version
@@ -116,9 +116,12 @@ class NoVersionInStage(NotFound):
     """Raised when no version of a model is in the requested stage, now or at a past time."""
 
     def __init__(self, name: str, stage: str, when: str | None = None) -> None:
-        held = f"had no version in stage {stage!r} at {when}" if when else f"has no version in stage {stage!r}"
+        if when:
+            description = f"had no version in stage {stage!r} at {when}"
+        else:
+            description = f"has no version in stage {stage!r}"
         super().__init__(
-            f"model {name!r} {held}; "
+            f"model {name!r} {description}; "
             "ask for a version with version=..., or promote one to that stage"
         )
         self.name = name

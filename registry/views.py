@@ -123,14 +123,17 @@ def _full_metadata(name: str, state: VersionState) -> dict[str, Any]:
         tags=list(state.tags),
     )
     metadata.setdefault("python_version", state.environment.python_version)
+
     if "features" not in metadata and state.signature.inputs:
         metadata["features"] = list(state.signature.inputs)
         metadata["num_features"] = len(state.signature.inputs)
+
     production_approvals = state.decisions.get("production", {})
     approvers = [a for a, d in production_approvals.items() if d.decision == "approved"]
     if approvers:
         metadata["approvers"] = approvers
         metadata.setdefault("approver", ", ".join(approvers))
+
     deprecation = state.deprecation
     metadata["deprecated"] = deprecation is not None
     if deprecation is not None:
