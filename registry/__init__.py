@@ -37,6 +37,7 @@ from registry.errors import (
     VersionNotFound,
 )
 from registry.experiments import ExperimentRun, track_experiment
+from registry.governance import IntegrityProblem, ModelGovernance, VerificationResult
 from registry.records import ApprovalPolicy, ArtifactRef, Signature
 from registry.views import HistoryEntry, ModelDeprecatedWarning, ModelSummary, ModelVersion
 
@@ -57,6 +58,7 @@ __all__ = [
     "ExperimentAlreadyEnded",
     "ExperimentRun",
     "HistoryEntry",
+    "IntegrityProblem",
     "InvalidDate",
     "InvalidInput",
     "InvalidMetadata",
@@ -65,6 +67,7 @@ __all__ = [
     "InvalidStage",
     "InvalidVersion",
     "ModelDeprecatedWarning",
+    "ModelGovernance",
     "ModelNotFound",
     "ModelRegistry",
     "ModelSummary",
@@ -80,6 +83,7 @@ __all__ = [
     "StageConflict",
     "TransitionNotAllowed",
     "UnsupportedModel",
+    "VerificationResult",
     "VersionAlreadyExists",
     "VersionDeprecated",
     "VersionNotFound",

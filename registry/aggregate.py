@@ -85,6 +85,8 @@ class EventSourcedAggregate:
         self.created_on = created_on
         self.modified_on = created_on
         self.last_effective_at = created_on
+        # The event_hash of the last event, which the next event chains to.
+        self.last_hash: str | None = None
         self._pending: list[DomainEvent] = []
 
     def collect_events(self) -> list[DomainEvent]:
@@ -105,7 +107,7 @@ class EventSourcedAggregate:
             actor=context.actor,
             increment=context.increment,
             **fields,
-        )
+        ).sealed()
         aggregate = event.mutate(None)
         aggregate._pending.append(event)
         return aggregate
@@ -132,8 +134,9 @@ class EventSourcedAggregate:
             effective_at=effective_at,
             actor=context.actor,
             increment=context.increment,
+            previous_hash=self.last_hash,
             **fields,
-        )
+        ).sealed()
         event.mutate(self)
         self._pending.append(event)
 
@@ -499,6 +502,7 @@ class ModelState(BaseModel):
     production: str | None = None
     created_on: dt.datetime
     last_effective_at: dt.datetime
+    last_hash: str | None = None
 
 
 class ModelSnapshot(BaseModel):
@@ -525,6 +529,7 @@ class ModelSnapshot(BaseModel):
                 production=aggregate.production,
                 created_on=aggregate.created_on,
                 last_effective_at=aggregate.last_effective_at,
+                last_hash=aggregate.last_hash,
             ),
         )
 
@@ -535,6 +540,7 @@ class ModelSnapshot(BaseModel):
         aggregate.version = self.originator_version
         aggregate.modified_on = self.timestamp
         aggregate.last_effective_at = self.state.last_effective_at
+        aggregate.last_hash = self.state.last_hash
         return aggregate
 
 

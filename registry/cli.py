@@ -25,7 +25,8 @@ from rich.console import Console
 from rich.table import Table
 
 from registry.api import ModelRegistry
-from registry.errors import ArtifactIntegrityError, NoVersionInStage, RegistryError
+from registry.errors import NoVersionInStage, RegistryError
+from registry.governance import ModelGovernance
 from registry.metadata import FRACTION_METRICS, metrics_of
 from registry.views import ModelVersion
 
@@ -444,32 +445,17 @@ def rebuild(
 @main.command()
 @click.pass_obj
 def verify(options: Options) -> None:
-    """Check every artifact's bytes against its recorded SHA-256 digest; exit 1 if any fails."""
-    results: list[dict[str, Any]] = []
+    """Recompute the hash chain of every event and the digest of every artifact; exit 1 if any link is broken."""
     with options.open() as registry:
-        for model in registry.list_models():
-            for version in registry.list_versions(model.name):
-                try:
-                    registry.artifacts.read_verified(version.artifact, version.name, version.version)
-                    error = None
-                except ArtifactIntegrityError as failure:
-                    error = str(failure)
-                results.append({
-                    "name": version.name, "version": version.version,
-                    "sha256": version.artifact.sha256, "ok": error is None, "error": error,
-                })
-
-    failed = [result for result in results if not result["ok"]]
+        result = ModelGovernance(registry=registry).verify()
     if options.as_json:
-        _print_json({"checked": len(results), "failed": len(failed), "artifacts": results})
+        _print_json(result.to_dict())
     else:
-        for result in results:
-            status = "OK" if result["ok"] else f"FAILED: {result['error']}"
-            click.echo(f"{result['name']} {result['version']}: {status}")
-        click.echo(f"checked {len(results)} artifacts, {len(failed)} failed")
-    if failed:
+        for problem in result.problems:
+            click.echo(f"FAILED [{problem.kind}] {problem.message}")
+        click.echo(result.summary())
+    if not result.ok:
         sys.exit(1)
-
 
 if __name__ == "__main__":
     main()

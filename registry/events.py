@@ -11,8 +11,10 @@ import datetime as dt
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from eventsourcing.utils import get_topic
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry.integrity import HASH_FIELD, content_hash
 from registry.records import ApprovalPolicy, ArtifactRef, Environment, Signature
 
 if TYPE_CHECKING:
@@ -20,10 +22,13 @@ if TYPE_CHECKING:
 
 
 class DomainEvent(BaseModel):
-    """Fields every event carries: position, times, actor and increment.
+    """Fields every event carries: position, times, actor, increment and hashes.
 
     ``timestamp`` is when the event was recorded; ``effective_at`` is when it
     took effect, which differs for imported history and backfills.
+    ``previous_hash`` and ``event_hash`` chain the events of one stream
+    (see ``registry.integrity``). Events stored before the chain existed have
+    neither, and ``registry verify`` reports them.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -35,6 +40,20 @@ class DomainEvent(BaseModel):
     effective_at: dt.datetime
     actor: str
     increment: str | None = None
+    previous_hash: str | None = None
+    event_hash: str | None = None
+
+    def stored_state(self) -> dict[str, Any]:
+        """Return the fields that are stored for this event, as JSON values."""
+        state = self.model_dump(mode="json", exclude={"originator_id", "originator_version"})
+        if self.class_version > 1:
+            state["class_version"] = self.class_version
+        return state
+
+    def sealed(self) -> DomainEvent:
+        """Return a copy of this event that carries the hash of its content."""
+        digest = content_hash(get_topic(type(self)), self.originator_id, self.originator_version, self.stored_state())
+        return self.model_copy(update={HASH_FIELD: digest})
 
     def mutate(self, aggregate: Any) -> Any:
         """Apply this event to ``aggregate`` and return the result."""
@@ -46,6 +65,7 @@ class DomainEvent(BaseModel):
         aggregate.version = self.originator_version
         aggregate.modified_on = self.timestamp
         aggregate.last_effective_at = self.effective_at
+        aggregate.last_hash = self.event_hash
         return aggregate
 
     def apply(self, aggregate: Any) -> EventSourcedAggregate:

@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from registry.aggregate import ModelAggregate
 from registry.errors import BackendError, InvalidInput
+from registry.events import DomainEvent
 
 # Take a snapshot every this many events of a model, so that loading a model
 # replays at most this many events after the snapshot.
@@ -60,15 +61,14 @@ class PydanticMapper(Mapper[Any]):
 
     def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
         assert isinstance(domain_event, BaseModel)
-        event_class = type(domain_event)
-        state = domain_event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
-        class_version = getattr(event_class, "class_version", 1)
-        if class_version > 1:
-            state["class_version"] = class_version
+        if isinstance(domain_event, DomainEvent):
+            state = domain_event.stored_state()
+        else:  # a snapshot
+            state = domain_event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
-            topic=get_topic(event_class),
+            topic=get_topic(type(domain_event)),
             state=self.transcoder.encode(state),
         )
 

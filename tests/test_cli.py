@@ -293,9 +293,15 @@ def test_rebuild_in_place_and_to_target(home: Path, tmp_path: Path) -> None:
 
 def test_verify_passes_on_intact_store(home: Path) -> None:
     result = run(home, "verify")
+    document = run_json(home, "verify")
 
     assert result.returncode == 0, result.stderr
-    assert "checked 2 artifacts, 0 failed" in result.stdout
+    assert "the hash chains and artifact digests hold" in result.stdout
+    assert document["ok"] is True
+    assert document["artifacts_checked"] == 2
+    assert document["events_checked"] == document["streams_checked"] + (
+        len(run_json(home, "history", MODEL)["history"]) - 1
+    )
 
 
 def test_verify_reports_corrupt_blob(home: Path) -> None:
@@ -311,9 +317,10 @@ def test_verify_reports_corrupt_blob(home: Path) -> None:
     document = json.loads(run(home, "--json", "verify").stdout)
 
     assert result.returncode == 1
-    assert "v3.1.0: FAILED: artifact of fraud-detection-model v3.1.0 is corrupt" in result.stdout
-    assert "checked 2 artifacts, 1 failed" in result.stdout
-    assert document["failed"] == 1
+    assert f"FAILED [artifact_altered] artifact sha256:{ref.sha256[:12]}… of {MODEL} v3.1.0" in result.stdout
+    assert "verification failed after checking" in result.stdout
+    assert document["ok"] is False
+    assert [problem["kind"] for problem in document["problems"]] == ["artifact_altered"]
 
 
 # --- errors -------------------------------------------------------------------
