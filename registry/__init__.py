@@ -1,6 +1,7 @@
 """An event-sourced model registry: ``from registry import ModelRegistry``."""
 
 from registry.api import ModelRegistry
+from registry.audit import AuditReport
 from registry.comparison import Comparison
 from registry.errors import (
     ApprovalError,
@@ -49,6 +50,7 @@ __all__ = [
     "ArtifactError",
     "ArtifactIntegrityError",
     "ArtifactRef",
+    "AuditReport",
     "BackendError",
     "Comparison",
     "ConcurrencyConflict",

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from registry.api import ModelRegistry
+from registry.clock import to_utc
 from registry.errors import NoVersionInStage, RegistryError
 from registry.governance import ModelGovernance
 from registry.metadata import FRACTION_METRICS, metrics_of
@@ -456,6 +457,51 @@ def verify(options: Options) -> None:
         click.echo(result.summary())
     if not result.ok:
         sys.exit(1)
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--from", "start", required=True,
+    help="Start of the window: an ISO time such as 2024-03-01T00:00 (UTC unless it has an offset). "
+    "A bare date such as 2024-03-01 means the end of that day.",
+)
+@click.option(
+    "--to", "end", required=True,
+    help="End of the window, included: an ISO time, or a date, which means the end of that day (UTC).",
+)
+@click.option(
+    "--format", "output_format", type=click.Choice(["md", "html", "json"]), default="md", show_default=True,
+    help="Markdown, one self-contained HTML page with a metrics chart, or JSON.",
+)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="File to write the report to, replaced atomically. Default: print the report on stdout.",
+)
+@click.pass_obj
+def audit(
+    options: Options, name: str, start: str, end: str, output_format: str, output: Path | None
+) -> None:
+    """Write the compliance audit report of NAME for a time window: deployments, approvals and checkpoints."""
+    window_start = to_utc(start, argument="--from")
+    window_end = to_utc(end, argument="--to")
+    if window_end < window_start:
+        raise CliError(
+            f"invalid window: --to {window_end.isoformat(timespec='seconds')} is before "
+            f"--from {window_start.isoformat(timespec='seconds')}; "
+            "pass a --to at or after --from"
+        )
+    with options.open() as registry:
+        report = ModelGovernance(registry=registry).generate_audit_report(name, window_start, window_end)
+    if output is not None:
+        report.write(output, format=output_format)
+    if options.as_json:
+        _print_json(report.to_dict())
+    elif output is not None:
+        click.echo(f"wrote the audit report of {name} ({output_format}) to {output}")
+    else:
+        click.echo(report.render(output_format), nl=False)
+
 
 if __name__ == "__main__":
     main()

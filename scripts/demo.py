@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from registry import ModelDeprecatedWarning, ModelRegistry, RegistryError
+from registry import ModelDeprecatedWarning, ModelGovernance, ModelRegistry, RegistryError
 
 MODEL = "breast-cancer-classifier"
 
@@ -245,6 +245,16 @@ def main() -> None:
             show(str(path.relative_to(registry.home)))
     print()
     print((docs_root / MODEL / "model-registry.md").read_text())
+
+    step("Verify the event log and write the audit report from 2024-03-01 until now")
+    governance = ModelGovernance(registry=registry)
+    show(governance.verify().summary())
+    report = governance.generate_audit_report(MODEL, dt.datetime(2024, 3, 1, tzinfo=dt.UTC), calendar.now)
+    for checkpoint in report.checkpoints:
+        show(f"{checkpoint.status:<14} {checkpoint.title}")
+    for extension in ("md", "html", "json"):
+        written = report.write(docs_root / MODEL / f"audit-report.{extension}")
+        show(f"audit report: {written}")
     registry.close()
     print("\nDemo finished.")
 
