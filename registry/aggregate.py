@@ -180,6 +180,9 @@ class ModelAggregate(EventSourcedAggregate):
 
     def holder_of(self, stage: str) -> list[VersionState]:
         """Return the versions currently in ``stage``, lowest first."""
+        if stage == "production":
+            # At most one version is in production, and the aggregate keeps a pointer to it.
+            return [self.versions[self.production]] if self.production else []
         return [self.versions[v] for v in self.ordered_versions() if self.versions[v].stage == stage]
 
     # -- commands --
@@ -518,6 +521,12 @@ class ModelSnapshot(BaseModel):
 
     @classmethod
     def take(cls, aggregate: ModelAggregate) -> ModelSnapshot:
+        """Return a snapshot of ``aggregate``, which shares its version states.
+
+        The event store serialises a snapshot as soon as it is taken, and
+        ``mutate`` is only called on snapshots decoded from storage, so neither
+        copies the version states.
+        """
         return cls(
             originator_id=aggregate.id,
             originator_version=aggregate.version,
@@ -525,7 +534,7 @@ class ModelSnapshot(BaseModel):
             topic=get_topic(type(aggregate)),
             state=ModelState(
                 name=aggregate.name,
-                versions={k: v.model_copy(deep=True) for k, v in aggregate.versions.items()},
+                versions=dict(aggregate.versions),
                 production=aggregate.production,
                 created_on=aggregate.created_on,
                 last_effective_at=aggregate.last_effective_at,
@@ -535,7 +544,7 @@ class ModelSnapshot(BaseModel):
 
     def mutate(self, _: None) -> ModelAggregate:
         aggregate = ModelAggregate(self.originator_id, self.state.name, self.state.created_on)
-        aggregate.versions = {k: v.model_copy(deep=True) for k, v in self.state.versions.items()}
+        aggregate.versions = dict(self.state.versions)
         aggregate.production = self.state.production
         aggregate.version = self.originator_version
         aggregate.modified_on = self.timestamp

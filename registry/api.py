@@ -268,7 +268,7 @@ class ModelRegistry:
         against the latest version.
         """
         check_name(name)
-        aggregate = self._load_or_none(name)
+        aggregate = self._load_or_none(name, for_reading=True)
         latest = aggregate.latest_version() if aggregate else None
         if version_type is not None:
             return bump(latest, version_type.lower() if isinstance(version_type, str) else version_type)
@@ -587,7 +587,7 @@ class ModelRegistry:
             raise errors.InvalidInput(
                 f"pass either stage={stage!r} or version={version!r}, not both", value=(stage, version)
             )
-        aggregate = self._load(name)
+        aggregate = self._load(name, for_reading=True)
         if version is not None:
             chosen = normalize_version(version)
             aggregate.get_version(chosen)
@@ -614,7 +614,7 @@ class ModelRegistry:
         aggregate_id = model_id(name)
         position = self._last_position_at(aggregate_id, when)
         if position is None:
-            self._load(name)  # raises ModelNotFound when the model does not exist at all
+            self._load(name, for_reading=True)  # raises ModelNotFound when the model does not exist at all
             raise errors.NoVersionInStage(name, stage, when.isoformat())
         past: ModelAggregate = self._store.repository.get(aggregate_id, version=position)
         holders = past.holder_of(stage)
@@ -623,7 +623,7 @@ class ModelRegistry:
         version = holders[-1].version
         # The view shows the past state, but loading its model happens now, so the
         # end-of-life check uses the version's current deprecation.
-        current = self._view(self._load(name), version)
+        current = self._view(self._load(name, for_reading=True), version)
 
         def load_if_usable(ref: Any, model_name: str, model_version: str) -> Any:
             current.check_usable(warn=False)
@@ -704,13 +704,13 @@ class ModelRegistry:
     def history(self, name: str) -> list[HistoryEntry]:
         """Return every event of ``name`` in the order it was recorded."""
         check_name(name)
-        self._load(name)
+        self._load(name, for_reading=True)
         return [_history_entry(event) for event in self.events(name)]
 
     def events(self, name: str) -> list[DomainEvent]:
         """Return the stored events of ``name``, oldest first."""
         check_name(name)
-        self._load(name)
+        self._load(name, for_reading=True)
         return list(self._store.events.get(model_id(name)))  # type: ignore[arg-type]
 
     def get_lineage(self, name: str, version: str | int) -> Lineage:
@@ -753,7 +753,7 @@ class ModelRegistry:
             version = normalize_version(version_text)
             # Comparing reads only metadata, so deprecated versions, even past their
             # end of life, compare without the warning or error that get_model gives.
-            versions.append(self._view(self._load(name), version))
+            versions.append(self._view(self._load(name, for_reading=True), version))
         return compare_versions(versions[0], versions[1])
 
     def experiment_history(self, name: str) -> list[dict[str, Any]]:
@@ -917,14 +917,23 @@ class ModelRegistry:
             )
         return runner.db
 
-    def _load_or_none(self, name: str) -> ModelAggregate | None:
+    def _load_or_none(self, name: str, *, for_reading: bool = False) -> ModelAggregate | None:
+        """Return the model's aggregate, or None when the model does not exist.
+
+        A command gets its own copy of the cached aggregate, so a command that
+        fails leaves the cache as it was. A query (``for_reading=True``) gets
+        the cached object itself and must not change it; the views copy what
+        they expose.
+        """
         try:
-            return self._store.repository.get(model_id(name))  # type: ignore[no-any-return]
+            return self._store.repository.get(  # type: ignore[no-any-return]
+                model_id(name), deepcopy_from_cache=not for_reading
+            )
         except AggregateNotFoundError:
             return None
 
-    def _load(self, name: str) -> ModelAggregate:
-        aggregate = self._load_or_none(name)
+    def _load(self, name: str, *, for_reading: bool = False) -> ModelAggregate:
+        aggregate = self._load_or_none(name, for_reading=for_reading)
         if aggregate is None:
             raise self._model_not_found(name)
         return aggregate

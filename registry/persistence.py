@@ -9,6 +9,7 @@ import logging
 import random
 import re
 import sqlite3
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -25,7 +26,7 @@ from eventsourcing.persistence import ProgrammingError as PersistenceProgramming
 from eventsourcing.utils import get_topic, resolve_topic
 from pydantic import BaseModel
 
-from registry.aggregate import ModelAggregate
+from registry.aggregate import ModelAggregate, ModelSnapshot
 from registry.errors import BackendError, InvalidInput
 from registry.events import DomainEvent
 
@@ -92,8 +93,28 @@ class EventStoreApplication(Application[Any]):
     name = "ModelRegistry"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {ModelAggregate: SNAPSHOT_INTERVAL}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The model aggregates being saved by this thread, by id, so that a snapshot is
+        # taken from the state in memory rather than by loading the aggregate again.
+        self._saving = threading.local()
+
     def construct_mapper(self) -> Mapper[Any]:
         return PydanticMapper(transcoder=OrjsonTranscoder())
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        self._saving.aggregates = {obj.id: obj for obj in objs if isinstance(obj, ModelAggregate)}
+        try:
+            return super().save(*objs, **kwargs)
+        finally:
+            self._saving.aggregates = {}
+
+    def take_snapshot(self, aggregate_id: Any, version: int | None = None, *args: Any, **kwargs: Any) -> None:
+        aggregate = getattr(self._saving, "aggregates", {}).get(aggregate_id)
+        if aggregate is None or version is None or aggregate.version != version or self.snapshots is None:
+            super().take_snapshot(aggregate_id, version, *args, **kwargs)
+            return
+        self.snapshots.put([ModelSnapshot.take(aggregate)])
 
 
 def store_environment(home: Path, database_url: str | None) -> dict[str, str]:
