@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 import yaml
 from rich.console import Console
 from rich.table import Table
@@ -27,8 +28,10 @@ from rich.table import Table
 from registry.api import ModelRegistry
 from registry.clock import to_utc
 from registry.errors import NoVersionInStage, RegistryError
+from registry.files import write_atomically
 from registry.governance import ModelGovernance
 from registry.metadata import FRACTION_METRICS, metrics_of
+from registry.persistence import redact_url
 from registry.views import ModelVersion
 
 DEBUG_VARIABLE = "REGISTRY_DEBUG"
@@ -444,19 +447,46 @@ def rebuild(
 
 
 @main.command()
+@click.option(
+    "--heads", "heads_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="JSON file of stream heads. When it exists, each recorded head must still be in its stream; "
+    "after a clean check, the current heads replace it.",
+)
 @click.pass_obj
-def verify(options: Options) -> None:
+def verify(options: Options, heads_file: Path | None) -> None:
     """Recompute the hash chain of every event and the digest of every artifact; exit 1 if any link is broken."""
+    expected = _read_heads(heads_file) if heads_file is not None and heads_file.exists() else None
     with options.open() as registry:
-        result = ModelGovernance(registry=registry).verify()
+        result = ModelGovernance(registry=registry).verify(expected_heads=expected)
+        location = redact_url(registry.database_url) if registry.database_url else str(registry.home)
+    if result.events_checked == 0:
+        raise CliError(f"nothing to verify: the registry at {location} has no events; check --home")
+    if heads_file is not None and result.ok:
+        write_atomically(heads_file, orjson.dumps(result.heads, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     if options.as_json:
         _print_json(result.to_dict())
     else:
         for problem in result.problems:
             click.echo(f"FAILED [{problem.kind}] {problem.message}")
         click.echo(result.summary())
+        if heads_file is not None and result.ok:
+            count = len(result.heads)
+            click.echo(f"recorded the head{'' if count == 1 else 's'} of {count} stream{'' if count == 1 else 's'} in {heads_file}")
     if not result.ok:
         sys.exit(1)
+
+
+def _read_heads(path: Path) -> dict[str, str]:
+    try:
+        heads = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as error:
+        raise CliError(f"cannot read heads file {path}: {error}; pass a file that verify --heads wrote") from None
+    if not isinstance(heads, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in heads.items()):
+        raise CliError(
+            f"invalid heads file {path}: expected a JSON object of stream names and hashes, "
+            "as verify --heads writes it"
+        )
+    return heads
 
 
 @main.command()
@@ -471,8 +501,9 @@ def verify(options: Options) -> None:
     help="End of the window, included: an ISO time, or a date, which means the end of that day (UTC).",
 )
 @click.option(
-    "--format", "output_format", type=click.Choice(["md", "html", "json"]), default="md", show_default=True,
-    help="Markdown, one self-contained HTML page with a metrics chart, or JSON.",
+    "--format", "output_format", type=click.Choice(["md", "html", "json"]), default=None,
+    help="Markdown, one self-contained HTML page with a metrics chart, or JSON. "
+    "Default: taken from the --output suffix, else md.",
 )
 @click.option(
     "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -480,7 +511,7 @@ def verify(options: Options) -> None:
 )
 @click.pass_obj
 def audit(
-    options: Options, name: str, start: str, end: str, output_format: str, output: Path | None
+    options: Options, name: str, start: str, end: str, output_format: str | None, output: Path | None
 ) -> None:
     """Write the compliance audit report of NAME for a time window: deployments, approvals and checkpoints."""
     window_start = to_utc(start, argument="--from")
@@ -495,6 +526,8 @@ def audit(
         report = ModelGovernance(registry=registry).generate_audit_report(name, window_start, window_end)
     if output is not None:
         report.write(output, format=output_format)
+        output_format = output_format or output.suffix.lower().lstrip(".")
+    output_format = output_format or "md"
     if options.as_json:
         _print_json(report.to_dict())
     elif output is not None:

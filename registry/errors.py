@@ -366,3 +366,16 @@ class ExperimentAlreadyEnded(RegistryError):
 
 class BackendError(RegistryError):
     """Raised when the event store cannot be opened or written."""
+
+
+class EventLogBroken(BackendError):
+    """Raised when a stream's stored events cannot be replayed because one is missing or out of place."""
+
+    def __init__(self, stream_id: object, expected: int, found: int) -> None:
+        super().__init__(
+            f"the stored events of stream {stream_id} are not in sequence: expected position {expected}, "
+            f"found {found}. Run `registry verify` to find the damaged events, then restore the event store from a backup"
+        )
+        self.stream_id = stream_id
+        self.expected = expected
+        self.found = found

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from eventsourcing.utils import get_topic
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry.errors import EventLogBroken
 from registry.integrity import HASH_FIELD, content_hash
 from registry.records import ApprovalPolicy, ArtifactRef, Environment, Signature
 
@@ -57,10 +58,12 @@ class DomainEvent(BaseModel):
 
     def mutate(self, aggregate: Any) -> Any:
         """Apply this event to ``aggregate`` and return the result."""
-        if aggregate is not None:
-            # An event belongs to exactly one aggregate and must follow its last event.
-            assert aggregate.id == self.originator_id
-            assert aggregate.version + 1 == self.originator_version
+        # An event belongs to exactly one aggregate and must follow its last event.
+        # Only a damaged event store breaks this, as when an event row was deleted.
+        expected = 1 if aggregate is None else aggregate.version + 1
+        if self.originator_version != expected:
+            raise EventLogBroken(self.originator_id, expected, self.originator_version)
+        assert aggregate is None or aggregate.id == self.originator_id
         aggregate = self.apply(aggregate)
         aggregate.version = self.originator_version
         aggregate.modified_on = self.timestamp

@@ -9,9 +9,11 @@ order, an event without a hash, or a missing or altered artifact.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -41,7 +43,7 @@ class IntegrityProblem:
 
     kind: ProblemKind
     stream: str
-    """The model name, ``registry settings``, or ``experiment NAME``."""
+    """The model name, ``registry settings``, or ``experiment NAME run ID``."""
     position: int | None
     """The event's position in its stream (``registry history`` shows it)."""
     event: str | None
@@ -94,13 +96,13 @@ class VerificationResult:
     def summary(self) -> str:
         """Return one line with the counts checked and the outcome."""
         checked = (
-            f"{self.events_checked} events in {self.streams_checked} streams "
-            f"and {self.artifacts_checked} artifacts"
+            f"{_count(self.events_checked, 'event')} in {_count(self.streams_checked, 'stream')} "
+            f"and {_count(self.artifacts_checked, 'artifact')}"
         )
         if self.ok:
             return f"verified {checked}: the hash chains and artifact digests hold"
         first = self.problems[0]
-        return f"verification failed after checking {checked}: {len(self.problems)} problems; first: {first.message}"
+        return f"verification failed after checking {checked}: {_count(len(self.problems), 'problem')}; first: {first.message}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,14 +117,17 @@ class VerificationResult:
         }
 
 
+# The last hash of a stream whose last event could not be read.
+UNKNOWN = object()
+
+
 @dataclass
 class _Stream:
     """The position and last hash of one stream, as verification reads the log."""
 
     name: str
     position: int = 0
-    last_hash: str | None = None
-    broken: bool = False
+    last_hash: str | None | object = None
 
 
 class ModelGovernance:
@@ -131,8 +136,14 @@ class ModelGovernance:
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
 
-    def verify(self) -> VerificationResult:
+    def verify(self, expected_heads: Mapping[str, str] | None = None) -> VerificationResult:
         """Recompute every stream's hash chain and every artifact's digest.
+
+        ``expected_heads`` is a copy of ``heads`` from an earlier verification.
+        Each of those hashes must still be in its stream, which shows when the
+        newest events of a stream, or a whole stream, were removed since.
+        The catalog read model gives the same check without a copy, for the
+        events it has applied.
 
         Reads the whole log once, in pages, so memory grows with the number of
         streams and artifacts, not with the number of events.
@@ -140,6 +151,8 @@ class ModelGovernance:
         streams: dict[str, _Stream] = {}
         artifacts: dict[str, tuple[str, int, str]] = {}
         problems: list[IntegrityProblem] = []
+        expected = {digest: name for name, digest in (expected_heads or {}).items()}
+        found: set[str] = set()
         events = 0
         for notification in self._notifications():
             events += 1
@@ -147,22 +160,25 @@ class ModelGovernance:
             stream = streams.get(stream_id)
             if stream is None:
                 stream = streams[stream_id] = _Stream(name=f"stream {stream_id}")
-            if stream.broken:
-                continue
             problem = self._check_event(stream, notification)
             if problem is not None:
-                stream.broken = True
                 problems.append(problem)
-                continue
-            state = orjson.loads(notification.state)
-            artifact = state.get("artifact")
-            if notification.topic.endswith(":Registered") and isinstance(artifact, dict):
-                artifacts.setdefault(artifact["sha256"], (stream.name, notification.originator_version, state["version"]))
+            if stream.last_hash in expected:
+                found.add(stream.last_hash)
+            registered = _registered_artifact(notification)
+            if registered is not None:
+                digest, version = registered
+                artifacts.setdefault(digest, (stream.name, notification.originator_version, version))
         for digest, (name, position, version) in artifacts.items():
             problem = self._check_artifact(digest, name, position, version)
             if problem is not None:
                 problems.append(problem)
-        heads = {stream.name: stream.last_hash for stream in streams.values() if stream.last_hash and not stream.broken}
+        by_name = {stream.name: stream for stream in streams.values()}
+        problems.extend(self._check_catalog(streams))
+        for digest, name in expected.items():
+            if digest not in found:
+                problems.append(_missing_head(name, digest, by_name.get(name)))
+        heads = {stream.name: stream.last_hash for stream in streams.values() if isinstance(stream.last_hash, str)}
         return VerificationResult(
             events_checked=events,
             streams_checked=len(streams),
@@ -196,9 +212,16 @@ class ModelGovernance:
             start = page[-1].id + 1
 
     def _check_event(self, stream: _Stream, notification: Any) -> IntegrityProblem | None:
-        """Check one event against its stream so far; on success, advance the stream."""
+        """Check one event against its stream so far, then advance the stream to it.
+
+        The stream advances even past a broken event, to the hash that event
+        records, so one change is reported once and not again at every later event.
+        """
         position = notification.originator_version
         event = notification.topic.rpartition(":")[2]
+        previous_position, previous_hash = stream.position, stream.last_hash
+        stream.position = max(stream.position, position)
+        stream.last_hash = UNKNOWN
 
         def problem(kind: ProblemKind, detail: str, version: str | None = None) -> IntegrityProblem:
             label = f"{event}, version {version}" if version else event
@@ -212,11 +235,13 @@ class ModelGovernance:
         if not isinstance(state, dict):
             return problem("altered", "its stored bytes are not a JSON object; the event was altered")
         if position == 1:
-            stream.name = _stream_name(event, state, stream.name)
+            stream.name = _stream_name(event, state, str(notification.originator_id), stream.name)
         version = _version_of(state)
+        recorded = state.get(HASH_FIELD)
+        if isinstance(recorded, str):
+            stream.last_hash = recorded
         if orjson.dumps(state) != bytes(notification.state):
             return problem("altered", "its stored bytes differ from the registry's encoding of them; the event was altered", version)
-        recorded = state.get(HASH_FIELD)
         if not isinstance(recorded, str):
             return problem(
                 "unhashed",
@@ -233,24 +258,54 @@ class ModelGovernance:
                     version,
                 )
             return problem("altered", f"its content does not match its hash {recorded[:12]}…; the event was altered", version)
-        if position > stream.position + 1:
-            missing = f"position {stream.position + 1}" if position == stream.position + 2 else (
-                f"positions {stream.position + 1} to {position - 1}"
+        if position > previous_position + 1:
+            missing = f"position {previous_position + 1}" if position == previous_position + 2 else (
+                f"positions {previous_position + 1} to {position - 1}"
             )
             return problem("removed", f"the event at {missing} before it is missing; events were removed", version)
-        if position <= stream.position:
+        if position <= previous_position:
             return problem(
-                "out_of_order", f"it comes after position {stream.position} in the log; the events are out of order", version
+                "out_of_order", f"it comes after position {previous_position} in the log; the events are out of order", version
             )
-        if state.get("previous_hash") != stream.last_hash:
+        if previous_hash is not UNKNOWN and state.get("previous_hash") != previous_hash:
             return problem(
                 "altered",
                 "its previous_hash does not match the hash of the event before it; the chain was rewritten",
                 version,
             )
-        stream.position = position
-        stream.last_hash = recorded
         return None
+
+    def _check_catalog(self, streams: Mapping[str, _Stream]) -> list[IntegrityProblem]:
+        """Compare each model's last position with the position the catalog read model applied.
+
+        The catalog only applies events that were in the log, so a model whose
+        catalog position is beyond the end of its stream lost its newest events.
+        """
+        path = self.registry.read_models_path
+        if not path.exists():
+            return []
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            try:
+                rows = db.execute("SELECT id, name, aggregate_version FROM catalog_models").fetchall()
+            except sqlite3.OperationalError:  # the catalog was never built in this home
+                return []
+        problems = []
+        hint = "; if the read models belong to another store, rebuild them with `registry rebuild`"
+        for stream_id, name, applied in rows:
+            stream = streams.get(stream_id)
+            if stream is None:
+                message = (
+                    f"stream {name}: missing from the log, but the catalog read model applied {applied} of its "
+                    f"events; the model's events were removed{hint}"
+                )
+                problems.append(IntegrityProblem("removed", name, None, None, None, message))
+            elif stream.position < applied:
+                message = (
+                    f"stream {name}: the log ends at position {stream.position}, but the catalog read model applied "
+                    f"events up to position {applied}; the newest events were removed{hint}"
+                )
+                problems.append(IntegrityProblem("removed", name, applied, None, None, message))
+        return problems
 
     def _check_artifact(self, digest: str, stream: str, position: int, version: str) -> IntegrityProblem | None:
         path = self.registry.artifacts.path_of(digest)
@@ -270,14 +325,37 @@ class ModelGovernance:
         return None
 
 
-def _stream_name(event: str, state: dict[str, Any], fallback: str) -> str:
+def _stream_name(event: str, state: dict[str, Any], stream_id: str, fallback: str) -> str:
     if event == "ModelCreated" and isinstance(state.get("name"), str):
         return str(state["name"])
     if event == "SettingsCreated":
         return "registry settings"
     if event == "ExperimentStarted" and isinstance(state.get("experiment"), str):
-        return f"experiment {state['experiment']}"
+        # Runs of one experiment share its name, so the run's id distinguishes them.
+        return f"experiment {state['experiment']} run {stream_id[:8]}"
     return fallback
+
+
+def _registered_artifact(notification: Any) -> tuple[str, str] | None:
+    """Return the artifact digest and version of a Registered event, or None for other events."""
+    if not notification.topic.endswith(":Registered"):
+        return None
+    try:
+        state = orjson.loads(notification.state)
+        return str(state["artifact"]["sha256"]), str(state["version"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+
+
+def _missing_head(name: str, digest: str, stream: _Stream | None) -> IntegrityProblem:
+    if stream is None:
+        message = f"stream {name}: missing from the log, although its head {digest[:12]}… was recorded earlier"
+    else:
+        message = (
+            f"stream {name}: the head {digest[:12]}… recorded earlier is no longer in the stream, "
+            f"which now ends at position {stream.position}; its newest events were removed or replaced"
+        )
+    return IntegrityProblem("removed", name, None, None, None, message)
 
 
 def _version_of(state: dict[str, Any]) -> str | None:
@@ -294,6 +372,10 @@ def _recorded_position(topic: str, stream_id: Any, position: int, state: dict[st
         if candidate != position and content_hash(topic, stream_id, candidate, state) == recorded:
             return candidate
     return None
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _file_sha256(path: Any) -> str:

@@ -141,13 +141,13 @@ def _postgres_settings(database_url: str) -> dict[str, str]:
         port = url.port
     except ValueError as error:  # a malformed IPv6 host, or a port that is not a number from 0 to 65535
         raise InvalidInput(
-            f"invalid database_url {_redact(database_url)!r}: {error}; {expected}",
-            value=_redact(database_url),
+            f"invalid database_url {redact_url(database_url)!r}: {error}; {expected}",
+            value=redact_url(database_url),
         ) from None
     if url.scheme not in ("postgresql", "postgres") or not url.path.strip("/"):
         raise InvalidInput(
-            f"invalid database_url {_redact(database_url)!r}: {expected}",
-            value=_redact(database_url),
+            f"invalid database_url {redact_url(database_url)!r}: {expected}",
+            value=redact_url(database_url),
         )
     query = urllib.parse.parse_qs(url.query)
     settings = {
@@ -169,7 +169,7 @@ def _postgres_settings(database_url: str) -> dict[str, str]:
 _QUERY_PASSWORD = re.compile(r"(^|&)(password=)[^&]*")
 
 
-def _redact(database_url: str) -> str:
+def redact_url(database_url: str) -> str:
     """Return ``database_url`` with any password replaced, for messages and logs."""
     try:
         url = urllib.parse.urlsplit(database_url)
@@ -228,7 +228,7 @@ def _is_creation_conflict(error: Exception, database_url: str | None) -> bool:
 
 
 def _open_failed(home: Path, database_url: str | None, error: Exception) -> BackendError:
-    where = _redact(database_url) if database_url else str(home / "events.sqlite3")
+    where = redact_url(database_url) if database_url else str(home / "events.sqlite3")
     return BackendError(
         f"cannot open the event store at {where}: {type(error).__name__}: {error}. "
         "Check that the database is reachable and writable"

@@ -613,6 +613,28 @@ def test_cli_audit_writes_html_file(cli_home: Path, tmp_path: Path) -> None:
     assert output.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
+def test_cli_audit_format_from_suffix(cli_home: Path, tmp_path: Path) -> None:
+    output = tmp_path / "audit.html"
+
+    result = run_cli(cli_home, "audit", NAME, "--from", "2024-01-11T00:00", "--to", "2024-01-20", "--output", str(output))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"wrote the audit report of {NAME} (html) to {output}\n"
+    assert output.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_cli_audit_of_broken_log_fails_clearly(cli_home: Path) -> None:
+    with sqlite3.connect(cli_home / "events.sqlite3") as db:
+        db.execute("DELETE FROM stored_events WHERE originator_version = 3")
+
+    result = run_cli(cli_home, "audit", NAME, "--from", "2024-01-11T00:00", "--to", "2024-01-20")
+
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "not in sequence: expected position 3, found 4" in result.stderr
+    assert "Run `registry verify`" in result.stderr
+
+
 def test_cli_audit_prints_markdown(cli_home: Path) -> None:
     result = run_cli(cli_home, "audit", NAME, "--from", "2024-01-11T00:00", "--to", "2024-01-20")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -321,6 +322,42 @@ def test_verify_reports_corrupt_blob(home: Path) -> None:
     assert "verification failed after checking" in result.stdout
     assert document["ok"] is False
     assert [problem["kind"] for problem in document["problems"]] == ["artifact_altered"]
+
+
+def test_verify_heads_file_catches_removed_newest_event(home: Path, tmp_path: Path) -> None:
+    heads = tmp_path / "heads.json"
+    first = run(home, "verify", "--heads", str(heads))
+    recorded = json.loads(heads.read_text())
+    (home / "read_models.sqlite3").unlink(missing_ok=True)
+    with sqlite3.connect(home / "events.sqlite3") as db:
+        db.execute("DELETE FROM stored_events WHERE originator_version = (SELECT MAX(originator_version) FROM stored_events)")
+
+    second = run(home, "verify", "--heads", str(heads))
+
+    assert first.returncode == 0, first.stderr
+    assert f"recorded the head of 1 stream in {heads}" in first.stdout
+    assert list(recorded) == [MODEL]
+    assert second.returncode == 1
+    assert f"FAILED [removed] stream {MODEL}: the head {recorded[MODEL][:12]}… recorded earlier" in second.stdout
+    assert json.loads(heads.read_text()) == recorded
+
+
+def test_verify_empty_home_fails(tmp_path: Path) -> None:
+    result = run(tmp_path / "mistyped", "verify")
+
+    assert result.returncode == 1
+    assert result.stderr == f"error: nothing to verify: the registry at {tmp_path / 'mistyped'} has no events; check --home\n"
+
+
+def test_info_on_broken_log_names_verify(home: Path) -> None:
+    with sqlite3.connect(home / "events.sqlite3") as db:
+        db.execute("DELETE FROM stored_events WHERE originator_version = 2")
+
+    result = run(home, "info", MODEL)
+
+    assert result.returncode == 1
+    assert "not in sequence: expected position 2, found 3" in result.stderr
+    assert "unexpected" not in result.stderr
 
 
 # --- errors -------------------------------------------------------------------

@@ -48,7 +48,7 @@ def update_state(home: Path, position: int, state: bytes) -> None:
         db.execute("UPDATE stored_events SET state = ? WHERE originator_version = ?", (state, position))
 
 
-def test_clean_store_verifies_and_counts_what_it_checked(store: Path) -> None:
+def test_clean_store_verifies(store: Path) -> None:
     result = verify(store)
 
     assert result.ok, result.problems
@@ -56,7 +56,7 @@ def test_clean_store_verifies_and_counts_what_it_checked(store: Path) -> None:
     assert result.streams_checked == 1
     assert result.artifacts_checked == len({orjson.loads(state)["artifact"]["sha256"]
                                             for _, topic, state in rows(store) if topic.endswith("Registered")})  # fmt: skip
-    assert result.summary().startswith("verified 6 events in 1 streams and ")
+    assert result.summary().startswith("verified 6 events in 1 stream and ")
     assert list(result.heads) == [NAME]
     assert result.heads[NAME] == orjson.loads(rows(store)[-1][2])["event_hash"]
 
@@ -205,7 +205,7 @@ def test_missing_artifact_is_named(store: Path) -> None:
     assert f"missing, no file at {blob}" in result.problems[0].message
 
 
-def test_verify_covers_settings_and_experiment_streams(registry: ModelRegistry, models: Any) -> None:
+def test_settings_and_experiment_streams_verify(registry: ModelRegistry, models: Any) -> None:
     from registry import track_experiment
 
     registry.set_approval_required(stage="production", approvers=["bob"])
@@ -215,5 +215,81 @@ def test_verify_covers_settings_and_experiment_streams(registry: ModelRegistry, 
     result = ModelGovernance(registry=registry).verify()
 
     assert result.ok, result.problems
-    assert set(result.heads) == {"registry settings", "experiment xgb"}
+    assert set(result.heads) == {"registry settings", f"experiment xgb run {str(run.id)[:8]}"}
     assert result.events_checked == 2 + 3
+
+
+def test_every_altered_event_is_reported_once(store: Path) -> None:
+    for position, _, state in rows(store):
+        if position in (2, 5):
+            update_state(store, position, state.replace(b'"actor":"alice"', b'"actor":"mallory"'))
+
+    result = verify(store)
+
+    assert [(p.kind, p.position) for p in result.problems] == [("altered", 2), ("altered", 5)]
+    assert result.summary().startswith("verification failed after checking 6 events in 1 stream and ")
+    assert "2 problems; first: event fraud-detection#2" in result.summary()
+
+
+def test_artifacts_of_broken_stream_are_checked(store: Path) -> None:
+    position, _, state = rows(store)[1]
+    update_state(store, position, state.replace(b'"actor":"alice"', b'"actor":"mallory"'))
+    with ModelRegistry(home=store) as registry:
+        blob = registry.artifacts.path_of(registry.get_model(NAME, version="1.0.0").artifact.sha256)
+    blob.unlink()
+
+    result = verify(store)
+
+    assert [(p.kind, p.position) for p in result.problems] == [("altered", 2), ("artifact_missing", 2)]
+
+
+def test_removed_newest_event_is_named_by_catalog(store: Path) -> None:
+    with ModelRegistry(home=store) as registry:
+        registry.list_models()  # brings the catalog read model up to date
+    with sqlite3.connect(store / "events.sqlite3") as db:
+        db.execute("DELETE FROM stored_events WHERE originator_version = 6")
+
+    problems = verify(store).problems
+
+    assert [(p.kind, p.stream, p.position) for p in problems] == [("removed", NAME, 6)]
+    assert problems[0].message.startswith(
+        f"stream {NAME}: the log ends at position 5, but the catalog read model applied events up to position 6"
+    )
+
+
+def test_removed_stream_is_named_by_catalog(store: Path) -> None:
+    with ModelRegistry(home=store) as registry:
+        registry.list_models()
+    with sqlite3.connect(store / "events.sqlite3") as db:
+        db.execute("DELETE FROM stored_events")
+
+    problems = verify(store).problems
+
+    assert [(p.kind, p.stream) for p in problems] == [("removed", NAME)]
+    assert "missing from the log, but the catalog read model applied 6 of its events" in problems[0].message
+
+
+def test_removed_newest_event_is_named_by_heads(store: Path) -> None:
+    heads = verify(store).heads
+    (store / "read_models.sqlite3").unlink(missing_ok=True)
+    with sqlite3.connect(store / "events.sqlite3") as db:
+        db.execute("DELETE FROM stored_events WHERE originator_version = 6")
+
+    with ModelRegistry(home=store) as registry:
+        without_heads = ModelGovernance(registry=registry).verify()
+        with_heads = ModelGovernance(registry=registry).verify(expected_heads=heads)
+
+    assert without_heads.ok
+    assert [(p.kind, p.stream) for p in with_heads.problems] == [("removed", NAME)]
+    assert "is no longer in the stream, which now ends at position 5" in with_heads.problems[0].message
+
+
+def test_heads_of_grown_stream_still_match(store: Path, models: Any) -> None:
+    heads = verify(store).heads
+    with ModelRegistry(home=store, actor="alice") as registry:
+        registry.register_model(name=NAME, model=models.logistic, metadata={"accuracy": 0.94})
+
+        result = ModelGovernance(registry=registry).verify(expected_heads=heads)
+
+    assert result.ok, result.problems
+    assert result.heads[NAME] != heads[NAME]

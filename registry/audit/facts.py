@@ -320,6 +320,7 @@ class AuditReport(Fact):
             "has_activity": self.has_activity,
             "summary": self.summary(),
             "data_sources": self.data_sources(),
+            "checkpoints": [checkpoint.to_dict() for checkpoint in self.checkpoints],
             "approval_policy": {
                 "at_start": policies["policies_at_start"],
                 "changes": policies["policy_changes"],
