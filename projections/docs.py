@@ -26,7 +26,7 @@ The projection keeps its own tables and reads no other projection's. ``apply``
 updates them and records in ``docs_pending`` which models, versions and
 increments an event changed. ``after_batch`` renders those targets and then
 clears them. If rendering fails, the targets stay pending until the runner
-calls ``after_batch`` again, which it does after the next page of events.
+calls ``after_batch`` again, which it does at the start of its next catch-up.
 Every file is written to a hidden temporary file and renamed, so a reader never
 sees half a file. ``docs_files`` records each file before it is written, and
 ``reset`` deletes those files and the temporary files left next to them. The
@@ -71,7 +71,7 @@ from registry.events import (
     RolledBack,
     SignatureSet,
 )
-from registry.files import TEMPORARY_PREFIX as FILES_TEMPORARY_PREFIX
+from registry.files import YAML_DUMPER, TEMPORARY_PREFIX as FILES_TEMPORARY_PREFIX
 from registry.files import write_atomically
 from registry.metadata import metrics_of
 from registry.records import VersionState
@@ -768,7 +768,7 @@ def render_catalog(increment: str | None, by_model: dict[str, list[VersionState]
             )
         models[name] = {"versions": entries}
     document = {"increment": increment, "models": models}
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    return yaml.dump(document, Dumper=YAML_DUMPER, sort_keys=False, allow_unicode=True)
 
 
 def lineage_graph(increment: str | None, by_model: dict[str, list[VersionState]]) -> nx.DiGraph:

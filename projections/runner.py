@@ -49,7 +49,7 @@ class Projection(Protocol):
         """Apply one event, inside the caller's transaction."""
 
     def after_batch(self, db: sqlite_utils.Database) -> None:
-        """Act after a batch commits, for example to write files; may do nothing."""
+        """Act after the last page of a catch-up commits, for example to write files; may do nothing."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,10 +241,14 @@ class ProjectionRunner:
                 break
             if self._apply_page(projection, page, limit, position, rebuilding=rebuilding):
                 applied += len(page)
-                projection.after_batch(self.db)
             position = self.position(projection)
             if progress is not None:
                 progress(position, stop)
+        # Work such as rendering files runs once after the last page, so a long catch-up or
+        # rebuild renders each changed file once. A projection keeps that work in its own
+        # tables, committed with each page, so a crash before this line loses none of it.
+        if applied:
+            projection.after_batch(self.db)
         return applied
 
     def _apply_page(

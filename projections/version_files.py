@@ -14,7 +14,7 @@ import orjson
 import yaml
 
 from registry.environment import requirements_text
-from registry.files import write_atomically
+from registry.files import YAML_DUMPER, write_atomically
 from registry.views import ModelVersion
 
 
@@ -42,7 +42,7 @@ def features_yaml(model_version: ModelVersion) -> str:
         "features": [{"name": n, "type": t} for n, t in model_version.signature.inputs.items()],
         "outputs": [{"name": n, "type": t} for n, t in model_version.signature.outputs.items()],
     }
-    return yaml.safe_dump(document, sort_keys=False)
+    return yaml.dump(document, Dumper=YAML_DUMPER, sort_keys=False)
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -7,6 +7,8 @@ replay of the stored events rebuilds exactly the state the commands left.
 
 from __future__ import annotations
 
+import bisect
+import copy
 import datetime as dt
 import math
 import numbers
@@ -152,6 +154,54 @@ class ModelAggregate(EventSourcedAggregate):
         self.name = name
         self.versions: dict[str, VersionState] = {}
         self.production: str | None = None
+        # The version numbers from lowest to highest, or None until they are next needed.
+        self._ordered: list[str] | None = []
+        # Each change of the production pointer, as (effective time, position, version or None),
+        # and the positions of the events that changed each version. Point-in-time queries
+        # use them to replay only the events of the version they return.
+        self.production_changes: list[tuple[dt.datetime, int, str | None]] = []
+        self.event_positions: dict[str, list[int]] = {}
+        # False for an aggregate restored from a snapshot stored before these two existed.
+        self.indexed = True
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ModelAggregate:
+        """Return a copy that shares the version states, which are copied on write.
+
+        The event store's cache hands each command a copy of the cached
+        aggregate. Event handlers replace a version's state before changing it
+        (``_writable``), so the copy costs time in proportion to the number of
+        versions, without copying any of them.
+        """
+        duplicate = copy.copy(self)
+        duplicate.versions = dict(self.versions)
+        duplicate._ordered = None if self._ordered is None else list(self._ordered)
+        duplicate.production_changes = list(self.production_changes)
+        # The position lists are replaced, never appended to, so the dict's copy can share them.
+        duplicate.event_positions = dict(self.event_positions)
+        duplicate._pending = list(self._pending)
+        return duplicate
+
+    def _writable(self, version: str, event: DomainEvent) -> VersionState:
+        """Return this aggregate's own copy of a version's state, for ``event``'s handler to change."""
+        state = self.versions[version].model_copy(deep=True)
+        self.versions[version] = state
+        self._note_position(version, event)
+        return state
+
+    def _note_position(self, version: str, event: DomainEvent) -> None:
+        self.event_positions[version] = [*self.event_positions.get(version, ()), event.originator_version]
+
+    def _note_production(self, event: DomainEvent) -> None:
+        self.production_changes.append((event.effective_at, event.originator_version, self.production))
+
+    def production_at(self, when: dt.datetime) -> str | None:
+        """Return the version in production at effective time ``when``, or None.
+
+        Effective times never decrease along a model's events, so the changes
+        are in time order and a binary search finds the last one at or before ``when``.
+        """
+        index = bisect.bisect_right(self.production_changes, when, key=lambda change: change[0])
+        return self.production_changes[index - 1][2] if index else None
 
     @classmethod
     def create(cls, context: Context, id: uuid.UUID, name: str) -> ModelAggregate:
@@ -166,11 +216,17 @@ class ModelAggregate(EventSourcedAggregate):
 
     def ordered_versions(self) -> list[str]:
         """Return the version numbers from the lowest to the highest."""
-        return sorted(self.versions, key=sort_key)
+        return list(self._order())
 
     def latest_version(self) -> str | None:
-        ordered = self.ordered_versions()
+        ordered = self._order()
         return ordered[-1] if ordered else None
+
+    def _order(self) -> list[str]:
+        # The read models add versions to partial aggregates directly, which the length check notices.
+        if self._ordered is None or len(self._ordered) != len(self.versions):
+            self._ordered = sorted(self.versions, key=sort_key)
+        return self._ordered
 
     def get_version(self, version: str) -> VersionState:
         try:
@@ -419,6 +475,12 @@ class ModelAggregate(EventSourcedAggregate):
     # -- event handlers --
 
     def on_registered(self, event: Registered) -> ModelAggregate:
+        if self._ordered is not None:
+            if not self._ordered or sort_key(event.version) > sort_key(self._ordered[-1]):
+                self._ordered.append(event.version)
+            else:
+                self._ordered = None
+        self._note_position(event.version, event)
         self.versions[event.version] = VersionState(
             version=event.version,
             stage=event.stage,
@@ -437,19 +499,21 @@ class ModelAggregate(EventSourcedAggregate):
         return self
 
     def on_promoted(self, event: Promoted) -> ModelAggregate:
-        state = self.versions[event.version]
+        state = self._writable(event.version, event)
         state.stage = event.to_stage
         state.updated_at = event.effective_at
         if event.from_stage == "production" and self.production == event.version:
             self.production = None
+            self._note_production(event)
         if event.to_stage == "production":
             self.production = event.version
             state.ever_in_production = True
             state.deployed_at = event.effective_at
+            self._note_production(event)
         return self
 
     def on_decision(self, event: Approved | Rejected, decision: str, text: str | None) -> ModelAggregate:
-        state = self.versions[event.version]
+        state = self._writable(event.version, event)
         state.decisions.setdefault(event.stage, {})[event.approver] = Decision(
             decision=decision, comments=text, at=event.effective_at
         )
@@ -457,20 +521,22 @@ class ModelAggregate(EventSourcedAggregate):
         return self
 
     def on_rolled_back(self, event: RolledBack) -> ModelAggregate:
-        if event.from_version is not None:
-            replaced = self.versions[event.from_version]
+        # A partial aggregate, as point-in-time queries fold, may hold only the version restored.
+        if event.from_version is not None and event.from_version in self.versions:
+            replaced = self._writable(event.from_version, event)
             replaced.stage = "archived"
             replaced.updated_at = event.effective_at
-        target = self.versions[event.to_version]
+        target = self._writable(event.to_version, event)
         target.stage = "production"
         target.updated_at = event.effective_at
         target.deployed_at = event.effective_at
         target.ever_in_production = True
         self.production = event.to_version
+        self._note_production(event)
         return self
 
     def on_deprecated(self, event: Deprecated) -> ModelAggregate:
-        state = self.versions[event.version]
+        state = self._writable(event.version, event)
         state.deprecation = Deprecation(
             reason=event.reason,
             end_of_life=event.end_of_life,
@@ -481,7 +547,7 @@ class ModelAggregate(EventSourcedAggregate):
         return self
 
     def on_signature_set(self, event: SignatureSet) -> ModelAggregate:
-        state = self.versions[event.version]
+        state = self._writable(event.version, event)
         state.signature = event.signature
         state.updated_at = event.effective_at
         return self
@@ -506,6 +572,10 @@ class ModelState(BaseModel):
     created_on: dt.datetime
     last_effective_at: dt.datetime
     last_hash: str | None = None
+    production_changes: list[tuple[dt.datetime, int, str | None]] = Field(default_factory=list)
+    event_positions: dict[str, list[int]] = Field(default_factory=dict)
+    # Snapshots stored before the two fields above existed have this false.
+    indexed: bool = False
 
 
 class ModelSnapshot(BaseModel):
@@ -539,17 +609,24 @@ class ModelSnapshot(BaseModel):
                 created_on=aggregate.created_on,
                 last_effective_at=aggregate.last_effective_at,
                 last_hash=aggregate.last_hash,
+                production_changes=aggregate.production_changes,
+                event_positions=aggregate.event_positions,
+                indexed=aggregate.indexed,
             ),
         )
 
     def mutate(self, _: None) -> ModelAggregate:
         aggregate = ModelAggregate(self.originator_id, self.state.name, self.state.created_on)
         aggregate.versions = dict(self.state.versions)
+        aggregate._ordered = None
         aggregate.production = self.state.production
         aggregate.version = self.originator_version
         aggregate.modified_on = self.timestamp
         aggregate.last_effective_at = self.state.last_effective_at
         aggregate.last_hash = self.state.last_hash
+        aggregate.production_changes = self.state.production_changes
+        aggregate.event_positions = self.state.event_positions
+        aggregate.indexed = self.state.indexed
         return aggregate
 
 

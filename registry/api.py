@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 import sqlite_utils
@@ -611,6 +611,10 @@ class ModelRegistry:
         check_name(name)
         check_stage(stage)
         when = to_utc(date)
+        if stage == "production":
+            loaded = self._load(name, for_reading=True)
+            if loaded.indexed:
+                return self._production_at(loaded, when)
         aggregate_id = model_id(name)
         position = self._last_position_at(aggregate_id, when)
         if position is None:
@@ -630,6 +634,42 @@ class ModelRegistry:
             return self.artifacts.load(ref, model_name, model_version)
 
         return ModelVersion(past.name, past.get_version(version), load_if_usable, self._now)
+
+    def _production_at(self, current: ModelAggregate, when: dt.datetime) -> ModelVersion:
+        """Return the production version at ``when`` by replaying only that version's events.
+
+        The aggregate records each change of the production pointer and the
+        positions of each version's events, so this reads a handful of events
+        however long the model's history is.
+        """
+        version = current.production_at(when)
+        if version is None:
+            raise errors.NoVersionInStage(current.name, "production", when.isoformat())
+        past = ModelAggregate(current.id, current.name, current.created_on)
+        for position in current.event_positions[version]:
+            (stored,) = self._store.events.get(current.id, gt=position - 1, lte=position)
+            event = cast(DomainEvent, stored)
+            if event.effective_at > when:
+                # Effective times never decrease, so every later event is after ``when`` too.
+                break
+            if isinstance(event, RolledBack) and event.to_version != version:
+                # A rollback away from this version also changes the version it restored,
+                # which the partial aggregate does not hold, so a stand-in takes that change.
+                past.versions[event.to_version] = past.versions[version]
+                event.apply(past)
+                del past.versions[event.to_version]
+                continue
+            event.apply(past)
+        state = past.get_version(version)
+        latest = self._view(current, version)
+
+        def load_if_usable(ref: Any, model_name: str, model_version: str) -> Any:
+            # The view shows the past state, but loading its model happens now, so the
+            # end-of-life check uses the version's current deprecation.
+            latest.check_usable(warn=False)
+            return self.artifacts.load(ref, model_name, model_version)
+
+        return ModelVersion(current.name, state, load_if_usable, self._now)
 
     def list_models(self) -> list[ModelSummary]:
         """Return every model with its latest and production versions, by name."""

@@ -22,6 +22,7 @@ from registry import (
     ModelNotFound,
     ModelRegistry,
     ModelVersion,
+    NoVersionInStage,
     RegistryError,
     RollbackNotAllowed,
 )
@@ -435,6 +436,42 @@ def check_commands(
     assert served.versions == replayed.versions
     assert served.production == replayed.production
     assert listed_views(reader, name) == views_of(replayed, reader)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_dated_production_matches_replay(registry: ModelRegistry, clock: Any, data: st.DataObject) -> None:
+    # get_model_by_date replays only the production version's events; a full replay must agree.
+    name = f"dated-{next(_example_numbers)}"
+    registry.set_approval_required(stage="production", approvers=APPROVERS, min_approvals=1)
+    start = clock.now
+    stages: dict[str, str] = {}
+    for _ in range(data.draw(st.integers(min_value=8, max_value=24), label="number of commands")):
+        command = draw_command(data, stages)
+        clock.advance(hours=1)
+        try:
+            apply_command(registry, clock, name, command)
+        except RegistryError:
+            continue
+        stages = {version: view["stage"] for version, view in listed_views(registry, name).items()}
+    if stored_event_count(registry, name) == 0:
+        return
+    events = registry.events(name)
+
+    for hours in range(int((clock.now - start) / dt.timedelta(hours=1)) + 1):
+        when = start + dt.timedelta(hours=hours, minutes=30)
+        before = [event for event in events if event.effective_at <= when]
+        past = replay(before) if before else None
+        if past is None or past.production is None:
+            with pytest.raises(NoVersionInStage):
+                registry.get_model_by_date(name, when)
+            continue
+        served = registry.get_model_by_date(name, when).to_dict()
+        assert served == views_of(past, registry)[past.production], f"at {when.isoformat()}"
 
 
 def test_failed_rollback_appends_nothing(registry: ModelRegistry, clock: Any) -> None:
