@@ -607,6 +607,8 @@ def version_notes(version: str, transitions: Sequence[Transition], as_of: dt.dat
     """Summarise what happened to ``version``: replacements, rollbacks and deprecation, oldest first."""
     notes = []
     for index, transition in enumerate(transitions):
+        if transition.version != version and transition.from_version != version:
+            continue
         when = _time(transition.effective_at)
         if transition.event == "RolledBack" and transition.from_version == version:
             notes.append(f"Rolled back to {transition.version} on {when}: {transition.reason}.")

@@ -316,4 +316,8 @@ def open_read_database(path: Path) -> sqlite_utils.Database:
                 raise
             logger.info("read database %s is locked while switching to WAL; retrying (attempt %d)", path, attempt)
             time.sleep(0.05 * attempt)
+    # Read models can be rebuilt from the event store, so their commits need not wait for
+    # the disk. In WAL mode a power failure can then lose the last commits, rows and
+    # tracking positions together, but it cannot leave the database inconsistent.
+    db.execute("PRAGMA synchronous=NORMAL")
     return db

@@ -182,8 +182,14 @@ class ModelAggregate(EventSourcedAggregate):
         return duplicate
 
     def _writable(self, version: str, event: DomainEvent) -> VersionState:
-        """Return this aggregate's own copy of a version's state, for ``event``'s handler to change."""
-        state = self.versions[version].model_copy(deep=True)
+        """Return this aggregate's own copy of a version's state, for ``event``'s handler to change.
+
+        Handlers assign new values to a state's fields and change only one
+        container in place, ``decisions``, so the copy copies that one and shares the rest.
+        """
+        shared = self.versions[version]
+        decisions = {stage: dict(by_approver) for stage, by_approver in shared.decisions.items()}
+        state = shared.model_copy(update={"decisions": decisions})
         self.versions[version] = state
         self._note_position(version, event)
         return state
