@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import orjson
@@ -34,6 +34,10 @@ class CatalogProjection:
     """Keeps one row per model and per version, plus metric and tag index tables."""
 
     name: ClassVar[str] = "catalog"
+
+    def __init__(self) -> None:
+        # The models that the current page's events changed, by aggregate id; None marks other streams.
+        self._page: dict[str, _PageEntry | None] = {}
 
     def create_schema(self, db: sqlite_utils.Database) -> None:
         db[MODELS].create(  # type: ignore[union-attr]
@@ -101,32 +105,60 @@ class CatalogProjection:
                  event.effective_at.isoformat()],
             )
             return
-        row = _model_row_by_id(db, event)
-        if row is None:
+        entry = self._entry(db, event)
+        if entry is None:
             # Registry settings events and events of other aggregates have no catalog rows.
             return
-        aggregate = _partial_aggregate(db, row, event)
-        event.mutate(aggregate)
-        self._write_back(db, row, aggregate, event)
-
-    def _write_back(self, db: sqlite_utils.Database, row: Mapping[str, Any], aggregate: ModelAggregate, event: DomainEvent) -> None:
-        name = aggregate.name
-        for state in aggregate.versions.values():
-            _upsert_version(db, name, state)
-        latest_version, latest_key = row["latest_version"], row["latest_key"]
-        count = row["version_count"]
+        touched = _touched_versions(event)
+        _load_versions(db, entry.aggregate, touched)
+        event.mutate(entry.aggregate)
+        entry.changed.update(touched & entry.aggregate.versions.keys())
         if isinstance(event, Registered):
-            count += 1
+            entry.registered.append(event.version)
+            entry.row["version_count"] += 1
             key = precedence_key(event.version)
-            if latest_key is None or key > latest_key:
-                latest_version, latest_key = event.version, key
-            _replace_index_rows(db, name, aggregate.versions[event.version])
-        db.execute(
-            f"UPDATE {MODELS} SET aggregate_version = ?, production_version = ?, latest_version = ?, "
-            "latest_key = ?, version_count = ?, updated_at = ?, last_effective_at = ? WHERE name = ?",
-            [aggregate.version, aggregate.production, latest_version, latest_key, count,
-             aggregate.modified_on.isoformat(), aggregate.last_effective_at.isoformat(), name],
-        )
+            if entry.row["latest_key"] is None or key > entry.row["latest_key"]:
+                entry.row["latest_version"], entry.row["latest_key"] = event.version, key
+
+    def end_page(self, db: sqlite_utils.Database) -> None:
+        """Write the rows of the models and versions that the page's events changed."""
+        for entry in self._page.values():
+            if entry is None:
+                continue
+            aggregate, row = entry.aggregate, entry.row
+            for version in sorted(entry.changed):
+                _upsert_version(db, aggregate.name, aggregate.versions[version])
+            for version in entry.registered:
+                _replace_index_rows(db, aggregate.name, aggregate.versions[version])
+            db.execute(
+                f"UPDATE {MODELS} SET aggregate_version = ?, production_version = ?, latest_version = ?, "
+                "latest_key = ?, version_count = ?, updated_at = ?, last_effective_at = ? WHERE name = ?",
+                [aggregate.version, aggregate.production, row["latest_version"], row["latest_key"],
+                 row["version_count"], aggregate.modified_on.isoformat(), aggregate.last_effective_at.isoformat(),
+                 aggregate.name],
+            )  # fmt: skip
+        self._page = {}
+
+    def discard_page(self) -> None:
+        self._page = {}
+
+    def _entry(self, db: sqlite_utils.Database, event: DomainEvent) -> _PageEntry | None:
+        """Return the page's state of the event's model, loading its row on first use; None if not a model."""
+        key = str(event.originator_id)
+        if key not in self._page:
+            row = _model_row_by_id(db, event)
+            self._page[key] = None if row is None else _PageEntry(row, _partial_aggregate(row, event))
+        return self._page[key]
+
+
+@dataclass
+class _PageEntry:
+    """One model's row and partial aggregate while a page of events is applied."""
+
+    row: dict[str, Any]
+    aggregate: ModelAggregate
+    changed: set[str] = field(default_factory=set)
+    registered: list[str] = field(default_factory=list)
 
 
 def _model_row_by_id(db: sqlite_utils.Database, event: DomainEvent) -> dict[str, Any] | None:
@@ -134,24 +166,32 @@ def _model_row_by_id(db: sqlite_utils.Database, event: DomainEvent) -> dict[str,
     return rows[0] if rows else None
 
 
-def _partial_aggregate(db: sqlite_utils.Database, row: Mapping[str, Any], event: DomainEvent) -> ModelAggregate:
-    """Load the model's state restricted to the versions ``event`` touches."""
-    name = row["name"]
-    aggregate = ModelAggregate(event.originator_id, name, dt.datetime.fromisoformat(row["created_at"]))
+def _partial_aggregate(row: Mapping[str, Any], event: DomainEvent) -> ModelAggregate:
+    """Return the model's aggregate with no versions loaded yet; ``_load_versions`` adds them."""
+    aggregate = ModelAggregate(event.originator_id, row["name"], dt.datetime.fromisoformat(row["created_at"]))
     aggregate.version = row["aggregate_version"]
     aggregate.production = row["production_version"]
     aggregate.last_effective_at = dt.datetime.fromisoformat(row["last_effective_at"])
-    # The handlers touch only the versions an event names, and the production pointer.
+    return aggregate
+
+
+def _touched_versions(event: DomainEvent) -> set[str]:
+    """Return the versions an event names; the handlers change only those and the production pointer."""
     touched = set()
-    for field in ("version", "to_version", "from_version"):
-        value = getattr(event, field, None)
+    for name in ("version", "to_version", "from_version"):
+        value = getattr(event, name, None)
         if isinstance(value, str):
             touched.add(value)
-    for version in touched:
-        state_rows = list(db.query(f"SELECT state FROM {VERSIONS} WHERE name = ? AND version = ?", [name, version]))
+    return touched
+
+
+def _load_versions(db: sqlite_utils.Database, aggregate: ModelAggregate, versions: set[str]) -> None:
+    for version in versions - aggregate.versions.keys():
+        state_rows = list(
+            db.query(f"SELECT state FROM {VERSIONS} WHERE name = ? AND version = ?", [aggregate.name, version])
+        )
         if state_rows:
             aggregate.versions[version] = VersionState.model_validate_json(state_rows[0]["state"])
-    return aggregate
 
 
 def _upsert_version(db: sqlite_utils.Database, name: str, state: VersionState) -> None:

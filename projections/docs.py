@@ -150,6 +150,8 @@ class DocsProjection:
     def __init__(self, root: Path, artifacts: ArtifactStore) -> None:
         self.root = Path(root)
         self.artifacts = artifacts
+        # The models, changed versions and render targets of the page being applied.
+        self.discard_page()
 
     # --- schema ---------------------------------------------------------------
 
@@ -214,24 +216,49 @@ class DocsProjection:
             _mark(db, ["model", event.name])
             return
 
-        model = _one(db, "SELECT * FROM docs_models WHERE model_id = ?", [str(event.originator_id)])
-        if model is None:
+        aggregate = self._aggregate(db, event)
+        if aggregate is None:
             # Registry settings and any aggregate other than a model have no docs.
             return
-        aggregate = _partial_aggregate(db, model, event)
-        previous_stages = {v: state.stage for v, state in aggregate.versions.items()}
+        touched = _load_versions(db, aggregate, event)
+        previous_stages = {version: aggregate.versions[version].stage for version in touched}
 
         # The aggregate's own handler changes the state, so the docs and the registry agree.
         event.apply(aggregate)
         aggregate.last_effective_at = event.effective_at
+        if isinstance(event, Registered):
+            touched.add(event.version)
 
-        _save(db, aggregate)
+        self._changed.setdefault(str(aggregate.id), set()).update(touched)
         if isinstance(event, _LIFECYCLE_EVENTS):
             _record_transition(db, aggregate.name, event, position, previous_stages)
-        _mark(db, ["model", aggregate.name])
-        for state in aggregate.versions.values():
-            _mark(db, ["version", aggregate.name, state.version])
-            _mark(db, ["increment", state.increment])
+        self._marks.add(_target(["model", aggregate.name]))
+        for version in touched:
+            self._marks.add(_target(["version", aggregate.name, version]))
+            self._marks.add(_target(["increment", aggregate.versions[version].increment]))
+
+    def end_page(self, db: sqlite_utils.Database) -> None:
+        """Write the version states and model rows that the page changed, and the targets to render."""
+        for key, aggregate in self._page.items():
+            if aggregate is not None:
+                _save(db, aggregate, sorted(self._changed.get(key, ())))
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO docs_pending (target) VALUES (?)", [(target,) for target in sorted(self._marks)]
+        )
+        self.discard_page()
+
+    def discard_page(self) -> None:
+        self._page: dict[str, ModelAggregate | None] = {}
+        self._changed: dict[str, set[str]] = {}
+        self._marks: set[str] = set()
+
+    def _aggregate(self, db: sqlite_utils.Database, event: DomainEvent) -> ModelAggregate | None:
+        """Return the page's partial aggregate of the event's model, or None for other streams."""
+        key = str(event.originator_id)
+        if key not in self._page:
+            model = _one(db, "SELECT * FROM docs_models WHERE model_id = ?", [key])
+            self._page[key] = None if model is None else _partial_aggregate(model)
+        return self._page[key]
 
     # --- rendering --------------------------------------------------------------
 
@@ -415,14 +442,16 @@ def _versions(db: sqlite_utils.Database, sql: str, parameters: Sequence[Any]) ->
     return [VersionState.model_validate_json(row["state"]) for row in db.query(sql, parameters)]
 
 
+def _target(target: list[Any]) -> str:
+    return orjson.dumps(target).decode()
+
+
 def _mark(db: sqlite_utils.Database, target: list[Any]) -> None:
-    db.execute("INSERT OR IGNORE INTO docs_pending (target) VALUES (?)", [orjson.dumps(target).decode()])
+    db.execute("INSERT OR IGNORE INTO docs_pending (target) VALUES (?)", [_target(target)])
 
 
-def _partial_aggregate(
-    db: sqlite_utils.Database, model: dict[str, Any], event: DomainEvent
-) -> ModelAggregate:
-    """Rebuild the part of a model aggregate that ``event`` reads and changes.
+def _partial_aggregate(model: dict[str, Any]) -> ModelAggregate:
+    """Return a model aggregate with no versions loaded yet; ``_load_versions`` adds them.
 
     The model events' handlers change only the versions the event names and the
     model's production version, so the other versions can stay in the table.
@@ -432,20 +461,33 @@ def _partial_aggregate(
     )
     aggregate.production = model["production"]
     aggregate.last_effective_at = dt.datetime.fromisoformat(model["last_effective_at"])
-    if isinstance(event, _KNOWN_MODEL_EVENTS):
-        named = [getattr(event, field, None) for field in ("version", "from_version", "to_version")]
-        versions = [v for v in named if isinstance(v, str)]
-        placeholders = ", ".join("?" for _ in versions)
-        sql = f"SELECT state FROM docs_versions WHERE name = ? AND version IN ({placeholders})"
-        states = _versions(db, sql, [model["name"], *versions])
-    else:
-        states = _versions(db, "SELECT state FROM docs_versions WHERE name = ?", [model["name"]])
-    aggregate.versions = {state.version: state for state in states}
     return aggregate
 
 
-def _save(db: sqlite_utils.Database, aggregate: ModelAggregate) -> None:
-    for state in aggregate.versions.values():
+def _load_versions(db: sqlite_utils.Database, aggregate: ModelAggregate, event: DomainEvent) -> set[str]:
+    """Load the versions ``event`` reads and changes that are not loaded yet, and return their numbers.
+
+    An event the projection does not know may change any version, so it gets all of them.
+    """
+    if isinstance(event, _KNOWN_MODEL_EVENTS):
+        named = {getattr(event, field, None) for field in ("version", "from_version", "to_version")}
+        versions = {v for v in named if isinstance(v, str)}
+        missing = sorted(versions - aggregate.versions.keys())
+        placeholders = ", ".join("?" for _ in missing)
+        sql = f"SELECT state FROM docs_versions WHERE name = ? AND version IN ({placeholders})"
+        states = _versions(db, sql, [aggregate.name, *missing]) if missing else []
+    else:
+        states = _versions(db, "SELECT state FROM docs_versions WHERE name = ?", [aggregate.name])
+    for state in states:
+        aggregate.versions.setdefault(state.version, state)
+    if not isinstance(event, _KNOWN_MODEL_EVENTS):
+        return set(aggregate.versions)
+    return versions & aggregate.versions.keys()
+
+
+def _save(db: sqlite_utils.Database, aggregate: ModelAggregate, versions: Sequence[str]) -> None:
+    for version in versions:
+        state = aggregate.versions[version]
         metrics = metrics_of(state.metadata)
         db["docs_versions"].insert(  # type: ignore[union-attr]
             {

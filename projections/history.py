@@ -53,6 +53,12 @@ class HistoryProjection:
         db.execute(f"DELETE FROM {HISTORY}")
         db.execute(f"DELETE FROM {NAMES}")
 
+    def end_page(self, db: sqlite_utils.Database) -> None:
+        """Do nothing, because each event is written as it is applied."""
+
+    def discard_page(self) -> None:
+        """Do nothing, because no state is kept between events."""
+
     def after_batch(self, db: sqlite_utils.Database) -> None:
         return None
 

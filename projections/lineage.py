@@ -137,6 +137,12 @@ class LineageProjection:
             name = _model_name(db, event.originator_id)
             _deploy(db, name, event.to_version, event.effective_at, via="rollback", reason=event.reason)
 
+    def end_page(self, db: sqlite_utils.Database) -> None:
+        """Do nothing, because each event is written as it is applied."""
+
+    def discard_page(self) -> None:
+        """Do nothing, because no state is kept between events."""
+
     def after_batch(self, db: sqlite_utils.Database) -> None:
         """Do nothing, because the tables are the whole read model."""
 

@@ -48,6 +48,16 @@ class Projection(Protocol):
     def apply(self, db: sqlite_utils.Database, event: DomainEvent, position: int) -> None:
         """Apply one event, inside the caller's transaction."""
 
+    def end_page(self, db: sqlite_utils.Database) -> None:
+        """Write what the page's events changed, inside the page's transaction; may do nothing.
+
+        A projection may keep the state that a page's events change in memory
+        and write it here once, rather than once per event.
+        """
+
+    def discard_page(self) -> None:
+        """Forget the state kept for a page whose transaction rolled back."""
+
     def after_batch(self, db: sqlite_utils.Database) -> None:
         """Act after the last page of a catch-up commits, for example to write files; may do nothing."""
 
@@ -266,10 +276,15 @@ class ProjectionRunner:
             # move the position between this check and the commit.
             if self.position(projection) != expected_position:
                 return False
-            for notification in page:
-                event = self.mapper.to_domain_event(notification)
-                if isinstance(event, DomainEvent) and limit.admits(event):
-                    projection.apply(self.db, event, notification.id)
+            try:
+                for notification in page:
+                    event = self.mapper.to_domain_event(notification)
+                    if isinstance(event, DomainEvent) and limit.admits(event):
+                        projection.apply(self.db, event, notification.id)
+                projection.end_page(self.db)
+            except BaseException:
+                projection.discard_page()
+                raise
             self._set_position(projection, page[-1].id, rebuilding=rebuilding, limit=limit)
         return True
 

@@ -454,6 +454,42 @@ def test_incremental_read_models_equal_rebuild(registry: ModelRegistry, clock: A
     check()
 
 
+class FailingOnceCatalog(CatalogProjection):
+    """A catalog that raises while applying the event at one position, the first time only."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__()
+        self.fail_at: int | None = position
+
+    def apply(self, db: Any, event: Any, position: int) -> None:
+        if position == self.fail_at:
+            self.fail_at = None
+            raise RuntimeError(f"injected failure at {position}")
+        super().apply(db, event, position)
+
+
+def test_failed_page_leaves_no_cached_state(small_store: Store, tmp_path: Path) -> None:
+    # The catalog keeps a page's changes in memory until the page ends; a page that
+    # fails must leave nothing of them behind for the retry to write.
+    target = tmp_path / "retried.sqlite3"
+    with ModelRegistry(home=small_store.home) as registry:
+        live = registry.projection_runner()
+        catalog = FailingOnceCatalog(position=75)
+        runner = ProjectionRunner(live.recorder, live.mapper, target, [catalog, HistoryProjection()], batch_size=50)
+        try:
+            with pytest.raises(RuntimeError, match="injected failure at 75"):
+                runner.catch_up()
+            position_after_failure = read_tracking(target)["catalog"][0]
+            runner.catch_up()
+        finally:
+            runner.close()
+
+    assert position_after_failure == 50
+    tables = read_tables(target)
+    for table in CATALOG_TABLES:
+        assert tables[table] == small_store.clean[table], table
+
+
 # --- crashes -----------------------------------------------------------------------
 
 
