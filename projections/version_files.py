@@ -46,4 +46,10 @@ def features_yaml(model_version: ModelVersion) -> str:
 
 
 def _write(path: Path, data: bytes) -> None:
+    # Most events change only metadata.json, and reading a small file costs far less than replacing it.
+    try:
+        if path.read_bytes() == data:
+            return
+    except FileNotFoundError:
+        pass
     write_atomically(path, data)

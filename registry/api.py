@@ -669,7 +669,7 @@ class ModelRegistry:
             latest.check_usable(warn=False)
             return self.artifacts.load(ref, model_name, model_version)
 
-        return ModelVersion(current.name, state, load_if_usable, self._now)
+        return ModelVersion(current.name, state, load_if_usable, self._now, shared=False)
 
     def list_models(self) -> list[ModelSummary]:
         """Return every model with its latest and production versions, by name."""
@@ -738,7 +738,7 @@ class ModelRegistry:
             page_size=page_size,
             page_token=page_token,
         )
-        views = [ModelVersion(name, state, self.artifacts.load, self._now) for state in page.states]
+        views = [ModelVersion(name, state, self.artifacts.load, self._now, shared=False) for state in page.states]
         return VersionList(views, next_page_token=page.next_page_token)
 
     def history(self, name: str) -> list[HistoryEntry]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import warnings
 from collections.abc import Callable
@@ -30,14 +31,19 @@ class ModelVersion:
         state: VersionState,
         loader: Callable[[ArtifactRef, str, str], Any],
         now: Callable[[], dt.datetime],
+        *,
+        shared: bool = True,
     ) -> None:
+        # A view of a state that the registry keeps, such as a cached aggregate's,
+        # copies what a caller could change. A state decoded for this view alone
+        # (shared=False) is handed over as it is.
         self.name = name
         self.version = state.version
         self.stage = state.stage
         self.tags = list(state.tags)
-        self.signature: Signature = state.signature.model_copy(deep=True)
-        self.artifact: ArtifactRef = state.artifact.model_copy()
-        self.environment: Environment = state.environment.model_copy(deep=True)
+        self.signature: Signature = state.signature.model_copy(deep=True) if shared else state.signature
+        self.artifact: ArtifactRef = state.artifact.model_copy() if shared else state.artifact
+        self.environment: Environment = state.environment.model_copy(deep=True) if shared else state.environment
         self.deprecation: Deprecation | None = state.deprecation
         self.registered_by = state.registered_by
         self.created_at = state.created_at
@@ -50,7 +56,7 @@ class ModelVersion:
             stage: {approver: decision.model_dump(mode="json") for approver, decision in by_approver.items()}
             for stage, by_approver in state.decisions.items()
         }
-        self.metadata = _full_metadata(name, state)
+        self.metadata = _full_metadata(name, state, shared=shared)
         self._loader = loader
         self._now = now
         self._model: Any = _NOT_LOADED
@@ -106,9 +112,9 @@ class ModelVersion:
         return f"ModelVersion(name={self.name!r}, version={self.version!r}, stage={self.stage!r})"
 
 
-def _full_metadata(name: str, state: VersionState) -> dict[str, Any]:
+def _full_metadata(name: str, state: VersionState, *, shared: bool) -> dict[str, Any]:
     """Merge the caller's metadata with the registry's own fields for the version."""
-    metadata: dict[str, Any] = dict(state.metadata)
+    metadata: dict[str, Any] = copy.deepcopy(state.metadata) if shared else dict(state.metadata)
     metadata.update(
         name=name,
         version=state.version,

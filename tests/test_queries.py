@@ -79,6 +79,22 @@ def test_get_model_from_new_registry(make_registry: Any, deployed: None) -> None
     assert make_registry().get_model(NAME, stage="staging").version == "v1.1.0"
 
 
+def test_changed_view_leaves_registry_unchanged(registry: Any, deployed: None) -> None:
+    # Reads share the cached aggregate, so each view must copy what a caller can change.
+    first = registry.get_model(NAME, version="v1.1")
+    first.metadata["features"].append("injected")
+    first.signature.inputs.clear()
+    first.environment.requirements.clear()
+    first.tags.append("injected")
+
+    second = registry.get_model(NAME, version="v1.1")
+
+    assert "injected" not in second.metadata["features"]
+    assert second.signature.inputs
+    assert second.environment.requirements
+    assert "injected" not in second.tags
+
+
 def test_empty_stage_raises(registry: Any, models: Any) -> None:
     register(registry, models, "v1")
 
