@@ -28,11 +28,23 @@ def describe_environment(model: Any, artifact_format: str) -> Environment:
 
     requirements = {}
     for name in sorted(distributions):
-        try:
-            requirements[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
+        version = _installed_version(name)
+        if version is not None:
+            requirements[name] = version
     return Environment(python_version=platform.python_version(), requirements=requirements)
+
+
+@functools.lru_cache(maxsize=None)
+def _installed_version(distribution: str) -> str | None:
+    """Return the installed version of ``distribution``, or None when it is not installed.
+
+    Reading a package's metadata from disk costs milliseconds, so each is read
+    once per process. A package upgraded while the process runs keeps the version read first.
+    """
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def requirements_text(environment: Environment) -> str:
