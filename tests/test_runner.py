@@ -469,8 +469,8 @@ class FailingOnceCatalog(CatalogProjection):
 
 
 def test_failed_page_leaves_no_cached_state(small_store: Store, tmp_path: Path) -> None:
-    # The catalog keeps a page's changes in memory until the page ends; a page that
-    # fails must leave nothing of them behind for the retry to write.
+    # The catalog keeps a page's changes in memory until the page ends.
+    # A failed page must leave none of them for the retry to write.
     target = tmp_path / "retried.sqlite3"
     with ModelRegistry(home=small_store.home) as registry:
         live = registry.projection_runner()
