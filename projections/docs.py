@@ -174,6 +174,10 @@ class DocsProjection:
             "end_of_life TEXT, effective_at TEXT NOT NULL, increment TEXT)"
         )
         db.execute("CREATE INDEX IF NOT EXISTS docs_deployments_name ON docs_deployments (name)")
+        db.execute("CREATE INDEX IF NOT EXISTS docs_deployments_version ON docs_deployments (name, version)")
+        db.execute(
+            "CREATE INDEX IF NOT EXISTS docs_deployments_from_version ON docs_deployments (name, from_version)"
+        )
         db.execute("CREATE TABLE IF NOT EXISTS docs_pending (target TEXT PRIMARY KEY)")
         db.execute("CREATE TABLE IF NOT EXISTS docs_files (path TEXT PRIMARY KEY)")
 
@@ -325,10 +329,14 @@ class DocsProjection:
             states.sort(key=lambda s: sort_key(s.version))
         transitions = _transitions(
             db,
-            "SELECT d.* FROM docs_deployments d WHERE EXISTS (SELECT 1 FROM docs_versions v "
-            "WHERE v.name = d.name AND v.version IN (d.version, d.from_version) AND v.increment IS ?) "
-            "ORDER BY d.position",
-            [increment],
+            # Driven by the increment's versions through the deployments' (name, version) indexes,
+            # so the cost grows with the increment, not with every deployment of the registry.
+            "SELECT d.* FROM docs_versions v JOIN docs_deployments d ON d.name = v.name AND d.version = v.version "
+            "WHERE v.increment IS ? "
+            "UNION SELECT d.* FROM docs_versions v JOIN docs_deployments d "
+            "ON d.name = v.name AND d.from_version = v.version WHERE v.increment IS ? "
+            "ORDER BY position",
+            [increment, increment],
         )
 
         folder = PurePosixPath(INCREMENTS, increment_folder_name(increment), "registry")
