@@ -109,7 +109,7 @@ class CatalogProjection:
         if entry is None:
             # Registry settings events and events of other aggregates have no catalog rows.
             return
-        touched = _touched_versions(event)
+        touched = event.named_versions()
         _load_versions(db, entry.aggregate, touched)
         event.mutate(entry.aggregate)
         entry.changed.update(touched & entry.aggregate.versions.keys())
@@ -173,16 +173,6 @@ def _partial_aggregate(row: Mapping[str, Any], event: DomainEvent) -> ModelAggre
     aggregate.production = row["production_version"]
     aggregate.last_effective_at = dt.datetime.fromisoformat(row["last_effective_at"])
     return aggregate
-
-
-def _touched_versions(event: DomainEvent) -> set[str]:
-    """Return the versions an event names; the handlers change only those and the production pointer."""
-    touched = set()
-    for name in ("version", "to_version", "from_version"):
-        value = getattr(event, name, None)
-        if isinstance(value, str):
-            touched.add(value)
-    return touched
 
 
 def _load_versions(db: sqlite_utils.Database, aggregate: ModelAggregate, versions: set[str]) -> None:

@@ -478,8 +478,7 @@ def _load_versions(db: sqlite_utils.Database, aggregate: ModelAggregate, event: 
     An event the projection does not know may change any version, so it gets all of them.
     """
     if isinstance(event, _KNOWN_MODEL_EVENTS):
-        named = {getattr(event, field, None) for field in ("version", "from_version", "to_version")}
-        versions = {v for v in named if isinstance(v, str)}
+        versions = event.named_versions()
         missing = sorted(versions - aggregate.versions.keys())
         placeholders = ", ".join("?" for _ in missing)
         sql = f"SELECT state FROM docs_versions WHERE name = ? AND version IN ({placeholders})"

@@ -1131,12 +1131,7 @@ class ModelRegistry:
     def _write_files(self, aggregate: ModelAggregate, events: Sequence[DomainEvent]) -> None:
         from projections.version_files import write_version_files
 
-        touched = set()
-        for event in events:
-            for field in ("version", "to_version", "from_version"):
-                value = getattr(event, field, None)
-                if isinstance(value, str):
-                    touched.add(value)
+        touched = set().union(*(event.named_versions() for event in events))
         for version in sorted(touched):
             write_version_files(self.files_root, self._view(aggregate, version))
 

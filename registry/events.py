@@ -51,6 +51,11 @@ class DomainEvent(BaseModel):
             state["class_version"] = self.class_version
         return state
 
+    def named_versions(self) -> set[str]:
+        """Return the model versions this event names; model event handlers change only those."""
+        named = (getattr(self, field, None) for field in ("version", "from_version", "to_version"))
+        return {value for value in named if isinstance(value, str)}
+
     def sealed(self) -> DomainEvent:
         """Return a copy of this event that carries the hash of its content."""
         digest = content_hash(get_topic(type(self)), self.originator_id, self.originator_version, self.stored_state())
