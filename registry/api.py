@@ -144,6 +144,7 @@ class ModelRegistry:
         # models catch up to the end of the log, which includes it, so a caller
         # always reads its own writes.
         self._written_position = 0
+        self._settings_exist = False
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -318,7 +319,7 @@ class ModelRegistry:
         policy = settings.policies.get(to_stage) if settings else None
         if approval_required and policy is None:
             raise errors.NoApprovalPolicy(to_stage)
-        transitions = settings.transitions if settings else list(DEFAULT_TRANSITIONS)
+        transitions = list(settings.transitions) if settings else list(DEFAULT_TRANSITIONS)
         context = self._context(actor, effective_at)
 
         def command(aggregate: ModelAggregate, context: Context) -> None:
@@ -982,9 +983,31 @@ class ModelRegistry:
         close = difflib.get_close_matches(name, self._model_names(), n=3)
         return errors.ModelNotFound(name, close)
 
-    def _settings(self) -> RegistrySettings | None:
+    def _cache(self, aggregate: ModelAggregate) -> None:
+        """Keep a just-saved aggregate as the cached one, so the next load need not replay its events.
+
+        It matches the stored stream up to its version. When another writer has
+        appended since, the next load reads those events, as it would anyway.
+        """
+        cache = self._store.repository.cache
+        if cache is not None:
+            cache.put(aggregate.id, aggregate)
+
+    def _settings(self, *, for_reading: bool = True) -> RegistrySettings | None:
+        """Return the registry settings, or None before the first policy or transition is set.
+
+        Like ``_load``, a query gets the cached object itself, which it must not change.
+        """
+        # Until the settings exist, one query for their first event answers more cheaply
+        # than the repository, which looks for a snapshot too and raises.
+        if not self._settings_exist:
+            if not self._store.recorder.select_events(RegistrySettings.ID, limit=1):
+                return None
+            self._settings_exist = True
         try:
-            return self._store.repository.get(RegistrySettings.ID)  # type: ignore[no-any-return]
+            return self._store.repository.get(  # type: ignore[no-any-return]
+                RegistrySettings.ID, deepcopy_from_cache=not for_reading
+            )
         except AggregateNotFoundError:
             return None
 
@@ -1017,13 +1040,14 @@ class ModelRegistry:
                 time.sleep(random.uniform(0.001, 0.01 * attempt))
                 continue
             self._written_position = max(self._written_position, recordings[-1].notification.id)
+            self._cache(aggregate)
             self._write_files(aggregate, pending)
             return aggregate, pending
         raise errors.ConcurrencyConflict(name, MAX_ATTEMPTS)
 
     def _execute_settings(self, command: Callable[[RegistrySettings, Context], None], context: Context) -> None:
         for _ in range(MAX_ATTEMPTS):
-            settings = self._settings()
+            settings = self._settings(for_reading=False)
             attempt_context = self._reread_clock(context)
             settings = settings or RegistrySettings.create(attempt_context)
             command(settings, attempt_context)
@@ -1132,8 +1156,11 @@ class ModelRegistry:
         from projections.version_files import write_version_files
 
         touched = set().union(*(event.named_versions() for event in events))
+        registered = {event.version for event in events if isinstance(event, Registered)}
         for version in sorted(touched):
-            write_version_files(self.files_root, self._view(aggregate, version))
+            # The files only read the view, so it can share the aggregate's state.
+            view = ModelVersion(aggregate.name, aggregate.get_version(version), self.artifacts.load, self._now, shared=False)
+            write_version_files(self.files_root, view, new=version in registered)
 
     def _model_names(self) -> list[str]:
         """Return the names of all models, from their creation events."""

@@ -82,6 +82,8 @@ class ArtifactStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # Resolved once: resolving costs a system call per path component.
+        self._uri_root = root.resolve()
 
     def path_of(self, sha256: str) -> Path:
         return self.root / "sha256" / sha256[:2] / sha256
@@ -95,7 +97,7 @@ class ArtifactStore:
         """Return the reference that ``put_bytes`` returns for ``data``, without writing anything."""
         digest = hashlib.sha256(data).hexdigest()
         return ArtifactRef(
-            uri=self.path_of(digest).resolve().as_uri(),
+            uri=(self._uri_root / "sha256" / digest[:2] / digest).as_uri(),
             sha256=digest,
             size=len(data),
             format=artifact_format,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,28 +19,41 @@ def write_atomically(path: Path, data: bytes | Iterable[bytes], *, durable: bool
     """Write ``data``, bytes or chunks of bytes, to ``path`` through a hidden temporary file and a rename.
 
     A reader sees the old file or the new one, never half of one. The file gets
-    the usual permissions for the process's umask (0644 under umask 022), not
-    the 0600 of a temporary file. With ``durable``, the bytes are flushed to
-    disk before the rename.
+    the usual permissions for the process's umask (0644 under umask 022). With
+    ``durable``, the bytes are flushed to disk before the rename. Missing
+    parent folders are created.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=path.parent)
+    descriptor, temporary = _open_temporary(path)
     try:
-        with os.fdopen(handle, "wb") as stream:
+        with os.fdopen(descriptor, "wb") as stream:
             for chunk in [data] if isinstance(data, bytes) else data:
                 stream.write(chunk)
             if durable:
                 stream.flush()
                 os.fsync(stream.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
-    # os.umask can only be read by setting it, so it is set back at once.
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
+def _open_temporary(path: Path) -> tuple[int, Path]:
+    """Create a new hidden file beside ``path`` and return its descriptor and path.
+
+    The name contains the process id and a counter, which is cheaper than
+    tempfile's random names. Creating it exclusively still guards against a
+    name taken by another host's process on a shared folder.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        temporary = path.parent / f"{TEMPORARY_PREFIX}{path.name}.{os.getpid()}.{next(_NAMES)}"
+        try:
+            # The kernel applies the umask to 0o666, as it does for any new file.
+            return os.open(temporary, flags, 0o666), temporary
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            continue
+
+
+_NAMES = itertools.count()

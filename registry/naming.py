@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 
@@ -35,7 +36,12 @@ def check_name(name: object) -> str:
 
 def model_id(name: str) -> uuid.UUID:
     """Return the id of the aggregate that stores the events of model ``name``."""
-    return uuid.uuid5(_MODEL_NAMESPACE, check_name(name))
+    return _model_id(check_name(name))
+
+
+@functools.lru_cache(maxsize=1024)
+def _model_id(name: str) -> uuid.UUID:
+    return uuid.uuid5(_MODEL_NAMESPACE, name)
 
 
 def check_stage(stage: object, *, argument: str = "stage") -> str:

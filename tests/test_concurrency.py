@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from registry import ConcurrencyConflict, ModelRegistry, VersionAlreadyExists
+from registry import ConcurrencyConflict, InvalidStage, ModelRegistry, VersionAlreadyExists
 
 NAME = "fraud-detection"
 WORKERS = 4
@@ -224,3 +224,27 @@ def test_racing_same_version_has_one_winner(tmp_path: Path, backend: str | None)
             stored = reader.get_model(name, version="v1")
             assert stored.model == {"worker": winners[0], "call": call}, f"{name}: the loser's artifact"
             assert stored.registered_by == f"worker-{winners[0]}"
+
+
+def test_two_registries_on_one_home_see_each_other(tmp_path: Path, backend: str | None) -> None:
+    # Each registry keeps the aggregate its last command saved, and the settings it found missing.
+    # Neither may hide what the other registry wrote since.
+    home = tmp_path / "home"
+    with ModelRegistry(home, database_url=backend, actor="alice") as first, ModelRegistry(
+        home, database_url=backend, actor="bob"
+    ) as second:
+        first.register_model(NAME, {"rule": 1}, version="v1", stage="staging")
+        second.register_model(NAME, {"rule": 2}, version="v1.1")
+        seen_by_first = first.get_model(NAME, version="v1.1").model
+        third = first.register_model(NAME, {"rule": 3})
+        second.set_approval_required(stage="staging", approvers=["carol"], min_approvals=1)
+
+        with pytest.raises(InvalidStage, match="which needs approvals by policy"):
+            first.register_model(NAME, {"rule": 4}, stage="staging")
+        first.promote_model(NAME, "v1.1.0", from_stage="dev", to_stage="archived")
+        stages = {view.version: view.stage for view in second.list_versions(NAME)}
+
+    assert seen_by_first == {"rule": 2}
+    # Same inputs, so the automatic version is a patch after v1.1.0.
+    assert third.version == "v1.1.1"
+    assert stages == {"v1.0.0": "staging", "v1.1.0": "archived", "v1.1.1": "dev"}

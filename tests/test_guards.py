@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from registry import InvalidDate, InvalidInput, InvalidStage, ModelNotFound
+from registry import InvalidDate, InvalidInput, InvalidStage, ModelNotFound, files
 
 NAME = "fraud-detection"
 
@@ -95,3 +97,39 @@ def test_past_rebuild_keeps_live_docs(registry: Any, clock: Any, tmp_path: Path)
     assert live.read_text() == before
     assert "- Version: v1.0.0" in before
     assert (target.parent / "past-docs" / NAME / "model-registry.md").is_file()
+
+
+def test_atomic_write_skips_a_taken_temporary_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another host's process on a shared folder may hold the next temporary name.
+    monkeypatch.setattr(files, "_NAMES", itertools.count(7))
+    taken = tmp_path / f"{files.TEMPORARY_PREFIX}metadata.json.{os.getpid()}.7"
+    taken.write_bytes(b"another writer's bytes")
+
+    files.write_atomically(tmp_path / "metadata.json", b'{"stage": "dev"}')
+
+    assert (tmp_path / "metadata.json").read_bytes() == b'{"stage": "dev"}'
+    assert taken.read_bytes() == b"another writer's bytes"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [taken.name, "metadata.json"]
+
+
+def test_atomic_write_creates_missing_folders(tmp_path: Path) -> None:
+    target = tmp_path / "models" / NAME / "v1.0.0" / "features.yaml"
+
+    files.write_atomically(target, [b"model: ", b"fraud-detection\n"])
+
+    assert target.read_bytes() == b"model: fraud-detection\n"
+
+
+def test_failed_atomic_write_leaves_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "metadata.json"
+    target.write_bytes(b"old")
+
+    def chunks() -> Iterator[bytes]:
+        yield b"half of the new"
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        files.write_atomically(target, chunks())
+
+    assert target.read_bytes() == b"old"
+    assert [path.name for path in tmp_path.iterdir()] == ["metadata.json"]
