@@ -8,12 +8,10 @@ overhead: reloading the aggregate, serialising a model, and rewriting the
 per-version files under ``home/models/``. All versions share one artifact blob.
 
 Snapshots are stored at the same positions and with the same content as the
-event store's own snapshotting: one every SNAPSHOT_INTERVAL events of a model.
-The store's way takes each snapshot by reloading the aggregate and deep-copying
-every version, which for a model of 10,000 versions would take hours. Here the
-snapshot of a replica aggregate, folded from the same events, is serialised
-without that copy, and ``_stored_snapshot`` compares the bytes with those of
-the package's own ``ModelSnapshot.take`` for the small snapshots and the last one.
+event store's own snapshotting (``snapshot_due``). Each is the snapshot of a
+replica aggregate, folded from the same events, serialised without copying its
+versions. ``_stored_snapshot`` compares the bytes with those of the package's
+own ``ModelSnapshot.take`` for the small snapshots and those of the last batch.
 """
 
 from __future__ import annotations
@@ -33,6 +31,7 @@ from registry import ModelRegistry
 from registry.aggregate import DEFAULT_TRANSITIONS, Context, ModelAggregate, ModelSnapshot
 from registry.environment import describe_environment
 from registry.naming import model_id
+from registry.persistence import snapshot_due
 from registry.records import ApprovalPolicy, ArtifactRef, Environment, Signature
 
 # Events saved per call of the event store's save, as one transaction.
@@ -150,7 +149,6 @@ def _write_model(
     writer: _Writer, name: str, versions: int, steps: int, progress: Callable[[int], None] | None
 ) -> None:
     store = writer.registry._store
-    interval = store.snapshotting_intervals[ModelAggregate]
     writer.next_increment()
     aggregate = ModelAggregate.create(writer.context(), model_id(name), name)
     replica: ModelAggregate | None = None
@@ -167,13 +165,12 @@ def _write_model(
 
         events = aggregate.collect_events()
         store.events.put(events)
-        final = events[-1].originator_version
         snapshots = []
         for event in events:
             replica = event.mutate(replica)
             assert replica is not None
-            if replica.version % interval == 0:
-                check = len(replica.versions) <= 200 or (last and replica.version == final - final % interval)
+            if snapshot_due(replica, replica.version):
+                check = len(replica.versions) <= 200 or last
                 snapshots.append(_stored_snapshot(store.mapper, replica, check=check))
         if snapshots:
             assert store.snapshots is not None, "the registry's event store takes snapshots"

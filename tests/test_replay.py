@@ -30,6 +30,7 @@ from registry import (
 )
 from registry.aggregate import ModelAggregate
 from registry.naming import model_id
+from registry.persistence import snapshot_interval
 
 NAME = "fraud-detection"
 FEATURES = ["amount", "merchant_risk"]
@@ -270,6 +271,28 @@ def test_long_history_is_snapshotted(registry: ModelRegistry, clock: Any) -> Non
 
     assert len(events) == 103
     assert [snapshot.originator_version for snapshot in snapshots] == [50, 100]
+
+
+@pytest.mark.parametrize(
+    ("version_count", "interval"), [(0, 50), (50, 50), (51, 100), (100, 100), (101, 200), (10_000, 12_800)]
+)
+def test_snapshot_interval_grows_with_model(version_count: int, interval: int) -> None:
+    assert snapshot_interval(version_count) == interval
+
+
+def test_large_model_snapshots_less_often(registry: ModelRegistry, make_registry: Any) -> None:
+    # Event 1 creates the model and event N registers version N - 1. At event 100 the model has
+    # 99 versions, so the interval is 100 and a snapshot is due; at event 150 it is 200, so none is.
+    for index in range(150):
+        registry.register_model(NAME, {"index": index}, version=f"v1.{index}.0")
+
+    snapshots = stored_snapshots(registry, NAME)
+    reopened = make_registry(actor="dave")
+    loaded = served_state(reopened, NAME)
+
+    assert [snapshot.originator_version for snapshot in snapshots] == [50, 100]
+    assert loaded.versions == replay(registry.events(NAME)).versions
+    assert len(loaded.versions) == 150
 
 
 def test_snapshot_equals_replay_at_position(registry: ModelRegistry, clock: Any) -> None:
