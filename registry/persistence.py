@@ -90,8 +90,8 @@ def snapshot_interval(version_count: int) -> int:
     """Return the number of events between two snapshots of a model with ``version_count`` versions.
 
     A snapshot contains every version, so its size grows with the model. The
-    interval doubles from SNAPSHOT_INTERVAL until it reaches the version count,
-    so the snapshot bytes written per event stay about the same as a model
+    interval doubles from SNAPSHOT_INTERVAL until it reaches the version count.
+    So the snapshot bytes written per event stay about the same as a model
     grows, and a load replays fewer than twice as many events as the model has versions.
     """
     interval = SNAPSHOT_INTERVAL
@@ -129,7 +129,7 @@ class EventStoreApplication(Application[Any]):
 
     def take_snapshot(self, aggregate_id: Any, version: int | None = None, *args: Any, **kwargs: Any) -> None:
         aggregate = getattr(self._saving, "aggregates", {}).get(aggregate_id)
-        # The base class asks at every SNAPSHOT_INTERVAL-th event; larger models skip some of those.
+        # The base class calls this at every SNAPSHOT_INTERVAL-th event, and larger models skip some of those.
         if aggregate is not None and version is not None and not snapshot_due(aggregate, version):
             return
         if aggregate is None or version is None or aggregate.version != version or self.snapshots is None:
