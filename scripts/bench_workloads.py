@@ -17,7 +17,7 @@ import random
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -504,22 +504,29 @@ def search(bench: Bench) -> list[Row]:
     def mlflow_accuracy(version: Any) -> float:
         return float(version.tags["accuracy"])
 
+    # Both sides read each found version's number and accuracy, so building results lazily gains nothing.
+    def read_ours(views: Iterable[Any]) -> int:
+        return sum(1 for view in views if view.version and view.metadata["accuracy"] is not None)
+
+    def read_mlflow(versions: Iterable[Any]) -> int:
+        return sum(1 for version in versions if version.version and mlflow_accuracy(version) is not None)
+
     cases: list[tuple[str, Callable[[], int], Callable[[], int]]] = [
         (
             "list all versions",
-            lambda: len(ours.list_versions(name)),
-            lambda: sum(1 for _ in theirs.search(f"name='{name}'")),
+            lambda: read_ours(ours.list_versions(name)),
+            lambda: read_mlflow(theirs.search(f"name='{name}'")),
         ),
         (
             "filter by tag",
-            lambda: len(ours.list_versions(name, tags=["candidate"])),
-            lambda: sum(1 for _ in theirs.search(f"name='{name}' AND tags.candidate = 'true'")),
+            lambda: read_ours(ours.list_versions(name, tags=["candidate"])),
+            lambda: read_mlflow(theirs.search(f"name='{name}' AND tags.candidate = 'true'")),
         ),
         (
             f"filter by tag and accuracy ≥ {threshold}",
-            lambda: len(ours.list_versions(name, tags=["candidate"], min_metrics={"accuracy": threshold})),
-            lambda: sum(
-                1
+            lambda: read_ours(ours.list_versions(name, tags=["candidate"], min_metrics={"accuracy": threshold})),
+            lambda: read_mlflow(
+                version
                 for version in theirs.search(f"name='{name}' AND tags.candidate = 'true'")
                 if mlflow_accuracy(version) >= threshold
             ),
@@ -559,7 +566,9 @@ def search(bench: Bench) -> list[Row]:
         f"min_metrics={{'accuracy': {threshold}}})`, served by the catalog read model. MLflow: "
         f"`search_model_versions` with `name='history-model'` and `tags.candidate = 'true'`, reading every page. "
         f"MLflow cannot filter model versions by a metric in the store, so the accuracy is kept as a version tag "
-        f"and compared on the client after the tag search. Each query runs {sizes.searches} times per repeat; "
+        f"and compared on the client after the tag search. Both sides read the version number and the accuracy "
+        f"of every version found. Our views decode the rest of a version's state only when another field is "
+        f"read, so reading fewer fields would favour us. Each query runs {sizes.searches} times per repeat; "
         f"the median is kept.",
     )
     return rows

@@ -11,7 +11,8 @@ import warnings
 from typing import Any
 
 import pytest
-from hypothesis import example, given, settings
+import sqlite_utils
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from registry import InvalidInput, ModelDeprecatedWarning, ModelRegistry
@@ -90,6 +91,39 @@ def test_listed_versions_match_get_model(registry: ModelRegistry, lifecycle: Non
             assert view.to_dict() == expected, f"{name} {view.version}"
 
 
+def test_listed_view_keeps_changes_after_decoding(registry: ModelRegistry, lifecycle: None) -> None:
+    # A listed view decodes the rest of its state on first use; what the caller changed before stays.
+    view = registry.list_versions(NAME)[0]
+    view.metadata["reviewed"] = True
+    view.stage = "changed locally"
+
+    signature = view.signature
+
+    assert signature.inputs == {"amount": "float", "merchant_risk": "float"}
+    assert view.metadata["reviewed"] is True
+    assert view.stage == "changed locally"
+    assert registry.list_versions(NAME)[0].stage == "production"
+
+
+def test_catalog_without_metadata_column_still_lists(
+    registry: ModelRegistry, make_registry: Any, lifecycle: None
+) -> None:
+    # Catalogs written before the metadata column: it is added empty, and views decode it from the state.
+    expected = {(name, view.version): view.to_dict() for name in (NAME, OTHER) for view in registry.list_versions(name)}
+    registry.close()
+    db = sqlite_utils.Database(registry.read_models_path)
+    db["catalog_versions"].transform(drop={"metadata"})
+    db.close()
+
+    reopened = make_registry(actor="dave")
+    listed_again = {
+        (name, view.version): view.to_dict() for name in (NAME, OTHER) for view in reopened.list_versions(name)
+    }
+
+    assert listed_again == expected
+    assert "metadata" in sqlite_utils.Database(reopened.read_models_path)["catalog_versions"].columns_dict
+
+
 def test_listed_versions_cover_every_version(registry: ModelRegistry, lifecycle: None) -> None:
     assert listed(registry) == ["v1.0.0", "v1.1.0", "v2.0.0-rc.1"]
     assert listed(registry, OTHER) == ["v1.0.0"]
@@ -147,6 +181,69 @@ def test_metric_filter_skips_missing_metric(registry: ModelRegistry, lifecycle: 
 def test_list_versions_combines_filters(registry: ModelRegistry, lifecycle: None) -> None:
     assert listed(registry, stage="staging", tags=["eu"], min_metrics={"accuracy": 0.95}) == ["v2.0.0-rc.1"]
     assert listed(registry, stage="production", tags=["eu"], min_metrics={"accuracy": 0.95}) == []
+
+
+TAG_CHOICES = ["eu", "us", "candidate"]
+
+
+@pytest.fixture
+def tagged(registry: ModelRegistry) -> dict[str, tuple[set[str], float, str]]:
+    """Register 24 versions with varied tags, accuracies and stages; return them by version."""
+    expected = {}
+    for index in range(24):
+        version = f"v1.{index}.0"
+        tags = [tag for bit, tag in enumerate(TAG_CHOICES) if (index * 5 + 3) >> bit & 1]
+        accuracy = round(0.80 + (index * 7 % 19) / 100, 2)
+        register(registry, version, metadata={"accuracy": accuracy}, tags=tags)
+        stage = "dev"
+        if index % 3 == 0:
+            registry.promote_model(NAME, version, "dev", "staging")
+            stage = "staging"
+        expected[version] = (set(tags), accuracy, stage)
+    return expected
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    tags=st.lists(st.sampled_from(TAG_CHOICES), max_size=2, unique=True),
+    lower=st.none() | st.sampled_from([0.8, 0.85, 0.9, 0.95]),
+    upper=st.none() | st.sampled_from([0.82, 0.88, 0.93, 0.98]),
+    stage=st.none() | st.sampled_from(["dev", "staging"]),
+    page_size=st.none() | st.integers(min_value=1, max_value=5),
+)
+def test_filters_match_reference(
+    registry: ModelRegistry,
+    tagged: dict[str, tuple[set[str], float, str]],
+    tags: list[str],
+    lower: float | None,
+    upper: float | None,
+    stage: str | None,
+    page_size: int | None,
+) -> None:
+    filters: dict[str, Any] = {"tags": tags, "stage": stage}
+    if lower is not None:
+        filters["min_metrics"] = {"accuracy": lower}
+    if upper is not None:
+        filters["max_metrics"] = {"accuracy": upper}
+    expected = [
+        version
+        for version, (version_tags, accuracy, version_stage) in tagged.items()
+        if set(tags) <= version_tags
+        and (lower is None or accuracy >= lower)
+        and (upper is None or accuracy <= upper)
+        and (stage is None or version_stage == stage)
+    ]
+
+    found: list[str] = []
+    token = None
+    while True:
+        page = registry.list_versions(NAME, page_size=page_size, page_token=token, **filters)
+        found += [view.version for view in page]
+        token = page.next_page_token
+        if token is None:
+            break
+
+    assert found == sorted(expected, key=sort_key)
 
 
 # --- order -------------------------------------------------------------------------
