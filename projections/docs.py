@@ -150,6 +150,7 @@ class DocsProjection:
     def __init__(self, root: Path, artifacts: ArtifactStore) -> None:
         self.root = Path(root)
         self.artifacts = artifacts
+        self._forget_checked_folders()
         # The models, changed versions and render targets of the page being applied.
         self.discard_page()
 
@@ -183,6 +184,7 @@ class DocsProjection:
 
     def reset(self, db: sqlite_utils.Database) -> None:
         """Delete the projection's rows and every file it wrote under the root."""
+        self._forget_checked_folders()
         folders: set[Path] = set()
         paths = [PurePosixPath(row["path"]) for row in db.query("SELECT path FROM docs_files")]
         for relative in paths:
@@ -271,6 +273,7 @@ class DocsProjection:
         pending = [row["target"] for row in db.query("SELECT target FROM docs_pending ORDER BY target")]
         if not pending:
             return
+        self._forget_checked_folders()
         for target in pending:
             self._render(db, orjson.loads(target))
             db.execute("DELETE FROM docs_pending WHERE target = ?", [target])
@@ -350,23 +353,51 @@ class DocsProjection:
     # --- files ------------------------------------------------------------------
 
     def _checked_path(self, relative: PurePosixPath) -> Path:
-        """Return ``root / relative`` after checking that it stays under the root."""
+        """Return ``root / relative`` after checking that it stays under the root.
+
+        Neither its folder nor a symbolic link at the path itself may lead
+        outside the root. A folder checked once is not checked again until the
+        next render or reset.
+        """
         path = self.root / relative
-        root = self.root.resolve()
-        if relative.is_absolute() or ".." in relative.parts or not path.resolve().is_relative_to(root):
-            raise InvalidInput(
-                f"docs path {relative} is outside the docs root {root}; "
-                "check the folder for symbolic links that point elsewhere",
-                value=str(relative),
-            )
+        if relative.is_absolute() or ".." in relative.parts:
+            raise self._outside_root(relative)
+        root = self._resolved_root()
+        folder = path.parent
+        if folder not in self._checked_folders:
+            if not folder.resolve().is_relative_to(root):
+                raise self._outside_root(relative)
+            self._checked_folders.add(folder)
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            raise self._outside_root(relative)
         return path
+
+    def _resolved_root(self) -> Path:
+        if self._root_resolved is None:
+            self._root_resolved = self.root.resolve()
+        return self._root_resolved
+
+    def _outside_root(self, relative: PurePosixPath) -> InvalidInput:
+        return InvalidInput(
+            f"docs path {relative} is outside the docs root {self._resolved_root()}; "
+            "check the folder for symbolic links that point elsewhere",
+            value=str(relative),
+        )
 
     def _record(self, db: sqlite_utils.Database, relative: PurePosixPath) -> Path:
         # The file is recorded before it is written, so reset() finds it even after a crash.
         path = self._checked_path(relative)
         db.execute("INSERT OR IGNORE INTO docs_files (path) VALUES (?)", [relative.as_posix()])
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._made_folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._made_folders.add(path.parent)
         return path
+
+    def _forget_checked_folders(self) -> None:
+        """Check folders again from now on, since a user may have replaced one with a link meanwhile."""
+        self._checked_folders: set[Path] = set()
+        self._made_folders: set[Path] = set()
+        self._root_resolved: Path | None = None
 
     def _write(self, db: sqlite_utils.Database, relative: PurePosixPath, data: bytes) -> None:
         path = self._record(db, relative)
@@ -558,7 +589,10 @@ def _record_transition(
             reason=event.reason,
             end_of_life=event.end_of_life.isoformat() if event.end_of_life else None,
         )
-    db["docs_deployments"].insert(row, replace=True)  # type: ignore[union-attr]
+    columns = ", ".join(row)
+    placeholders = ", ".join("?" for _ in row)
+    # Plain SQL: sqlite-utils' insert inspects the table on each call, which costs more than the insert.
+    db.execute(f"INSERT OR REPLACE INTO docs_deployments ({columns}) VALUES ({placeholders})", list(row.values()))
 
 
 def _transitions(db: sqlite_utils.Database, sql: str, parameters: Sequence[Any]) -> list[Transition]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import yaml
 
 from projections.docs import DocsProjection, increment_folder_name
 from projections.runner import ProjectionRunner
+from registry import InvalidInput
 
 MODEL = "breast-cancer-classifier"
 ROLLBACK_REASON = "false negatives up on live traffic"
@@ -452,6 +454,45 @@ def test_unsafe_increment_stays_under_root(
     assert sorted(path.name for path in (root / "increments").iterdir()) == [folder.name]
     assert not (tmp_path / "escape").exists()
     assert not (root / "escape").exists()
+
+
+def test_linked_folder_outside_root_rejected(
+    make_registry: Any, models: Any, open_docs: Any, tmp_path: Path
+) -> None:
+    registry = make_registry(increment="0042")
+    registry.register_model("churn", models.logistic, version="v1")
+    runner, root = open_docs(registry)
+    runner.catch_up()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(root / "churn")
+    (root / "churn").symlink_to(elsewhere, target_is_directory=True)
+    registry.register_model("churn", models.logistic, version="v2")
+
+    with pytest.raises(InvalidInput, match=r"docs path churn/model-registry.md is outside the docs root"):
+        runner.catch_up()
+
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_linked_file_outside_root_rejected(
+    make_registry: Any, models: Any, open_docs: Any, tmp_path: Path
+) -> None:
+    registry = make_registry(increment="0042")
+    registry.register_model("churn", models.logistic, version="v1")
+    runner, root = open_docs(registry)
+    runner.catch_up()
+    outside = tmp_path / "outside.md"
+    outside.write_text("not the registry's")
+    document = root / "churn" / "model-registry.md"
+    document.unlink()
+    document.symlink_to(outside)
+    registry.register_model("churn", models.logistic, version="v2")
+
+    with pytest.raises(InvalidInput, match=r"docs path churn/model-registry.md is outside the docs root"):
+        runner.catch_up()
+
+    assert outside.read_text() == "not the registry's"
 
 
 @pytest.mark.parametrize(
