@@ -199,6 +199,7 @@ class DocsProjection:
                     leftover.unlink(missing_ok=True)
         for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
             self._remove_empty_folders(folder)
+        self._forget_checked_folders()
 
         for table in _TABLES:
             db.execute(f"DELETE FROM {table}")
@@ -280,6 +281,10 @@ class DocsProjection:
         logger.info("rendered %d docs targets under %s", len(pending), self.root)
 
     def _render(self, db: sqlite_utils.Database, target: list[Any]) -> None:
+        # A target's files share one or two folders, so the folders checked are kept for one target only:
+        # kept for a whole rebuild, they would take memory in proportion to the number of versions.
+        self._checked_folders.clear()
+        self._made_folders.clear()
         kind = target[0]
         if kind == "model":
             self._render_model(db, target[1])

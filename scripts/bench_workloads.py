@@ -731,8 +731,8 @@ def point_in_time(bench: Bench) -> list[Row]:
     bench.note(
         "W5",
         f"`get_model_by_date(name, date, stage={stage!r})` at random instants of a model with "
-        f"{sizes.history_versions:,} versions and {history.events:,} events (snapshots every 50 events, as the "
-        f"registry takes them); {sizes.point_queries} queries per repeat. The naive replay loads every event of "
+        f"{sizes.history_versions:,} versions and {history.events:,} events (snapshots where the registry "
+        f"takes them, every 12,800 events at that size); {sizes.point_queries} queries per repeat. The naive replay loads every event of "
         f"the model from the event store and folds those effective by then, with no snapshot; "
         f"{sizes.replays} per repeat. MLflow keeps no history of aliases, so it has no equivalent.",
     )

@@ -456,6 +456,22 @@ def test_unsafe_increment_stays_under_root(
     assert not (root / "escape").exists()
 
 
+def test_render_keeps_few_checked_folders(make_registry: Any, open_docs: Any) -> None:
+    # The folders checked while rendering are kept per target. Kept for a whole rebuild, they took
+    # about 140 MB for the 100,000 version folders of a 1,000,000-event store.
+    registry = make_registry(increment="0042")
+    for minor in range(30):
+        registry.register_model("churn", {"minor": minor}, version=f"v1.{minor}.0")
+    runner, root = open_docs(registry)
+    projection = runner.projections[0]
+
+    runner.catch_up()
+
+    assert len(list((root / "increments" / "0042" / "models").iterdir())) == 30
+    assert len(projection._checked_folders) <= 2
+    assert len(projection._made_folders) <= 2
+
+
 def test_linked_folder_outside_root_rejected(
     make_registry: Any, models: Any, open_docs: Any, tmp_path: Path
 ) -> None:
