@@ -150,7 +150,9 @@ class DocsProjection:
     def __init__(self, root: Path, artifacts: ArtifactStore) -> None:
         self.root = Path(root)
         self.artifacts = artifacts
-        self._forget_checked_folders()
+        self._checked_folders: set[Path] = set()
+        self._made_folders: set[Path] = set()
+        self._root_resolved: Path | None = None
         # The models, changed versions and render targets of the page being applied.
         self.discard_page()
 
@@ -400,9 +402,9 @@ class DocsProjection:
 
     def _forget_checked_folders(self) -> None:
         """Check folders again from now on, since a user may have replaced one with a link meanwhile."""
-        self._checked_folders: set[Path] = set()
-        self._made_folders: set[Path] = set()
-        self._root_resolved: Path | None = None
+        self._checked_folders = set()
+        self._made_folders = set()
+        self._root_resolved = None
 
     def _write(self, db: sqlite_utils.Database, relative: PurePosixPath, data: bytes) -> None:
         path = self._record(db, relative)

@@ -20,10 +20,17 @@ _NOT_LOADED = object()
 class VersionColumns(Protocol):
     """The stored columns that a view decoded on use starts from; metadata is None in older catalogs."""
 
-    version: str
-    stage: str
-    metadata: str | None
-    state: str
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def stage(self) -> str: ...
+
+    @property
+    def metadata(self) -> str | None: ...
+
+    @property
+    def state(self) -> str: ...
 
 
 class ModelDeprecatedWarning(UserWarning):
@@ -35,6 +42,27 @@ class ModelVersion:
 
     ``model`` loads the artifact on first access, after checking its digest.
     """
+
+    # Declared here because a view from a list sets most of them only when one is first read.
+    name: str
+    version: str
+    stage: str
+    tags: list[str]
+    signature: Signature
+    artifact: ArtifactRef
+    environment: Environment
+    deprecation: Deprecation | None
+    registered_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    deployed_at: dt.datetime | None
+    increment: str | None
+    version_bump: str | None
+    bump_reasons: list[str]
+    approvals: dict[str, dict[str, dict[str, Any]]]
+    metadata: dict[str, Any]
+    # The JSON of the state, until a view from a list decodes it.
+    _state_json: str
 
     def __init__(
         self,
