@@ -269,14 +269,9 @@ def has_model(db: sqlite_utils.Database, name: str) -> bool:
     return db.execute(f"SELECT 1 FROM {MODELS} WHERE name = ?", [name]).fetchone() is not None
 
 
-@dataclass(frozen=True)
-class VersionRow:
-    """One version as the catalog stores it: the columns a list shows, and the state as JSON."""
-
-    version: str
-    stage: str
-    metadata: str | None
-    state: str
+# One version as the catalog stores it: version, stage, metadata JSON (None in catalogs older
+# than that column) and state JSON. Plain tuples, because a list can hold thousands of them.
+VersionRow = tuple[str, str, "str | None", str]
 
 
 @dataclass(frozen=True)
@@ -348,7 +343,7 @@ def select_versions(
     if page_size is not None and len(rows) > page_size:
         rows = rows[:page_size]
         next_token = _encode_token(rows[-1][0])
-    return VersionPage([VersionRow(*row[1:]) for row in rows], next_token)
+    return VersionPage([row[1:] for row in rows], next_token)
 
 
 def _encode_token(precedence: str) -> str:

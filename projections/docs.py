@@ -91,6 +91,9 @@ UNKNOWN_FORMAT_FILE_NAME = "model.bin"
 # Prefix of the temporary files. reset() finds the leftovers of interrupted writes by it.
 TEMPORARY_PREFIX = FILES_TEMPORARY_PREFIX
 
+# How many render targets are read from the pending table at once.
+RENDER_CHUNK = 1000
+
 _SAFE_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_FOLDER_NAME = 100
 
@@ -273,14 +276,23 @@ class DocsProjection:
 
     def after_batch(self, db: sqlite_utils.Database) -> None:
         """Render the models, versions and increments that the committed batch changed."""
-        pending = [row["target"] for row in db.query("SELECT target FROM docs_pending ORDER BY target")]
-        if not pending:
-            return
         self._forget_checked_folders()
-        for target in pending:
-            self._render(db, orjson.loads(target))
-            db.execute("DELETE FROM docs_pending WHERE target = ?", [target])
-        logger.info("rendered %d docs targets under %s", len(pending), self.root)
+        rendered = 0
+        while True:
+            # Targets are read a chunk at a time, because a rebuild leaves one per version pending.
+            # Each target is deleted once rendered, so the next query starts after it.
+            pending = [
+                row["target"]
+                for row in db.query("SELECT target FROM docs_pending ORDER BY target LIMIT ?", [RENDER_CHUNK])
+            ]
+            if not pending:
+                break
+            for target in pending:
+                self._render(db, orjson.loads(target))
+                db.execute("DELETE FROM docs_pending WHERE target = ?", [target])
+            rendered += len(pending)
+        if rendered:
+            logger.info("rendered %d docs targets under %s", rendered, self.root)
 
     def _render(self, db: sqlite_utils.Database, target: list[Any]) -> None:
         # A target's files share one or two folders, so the folders checked are kept for one target only:

@@ -7,7 +7,7 @@ import datetime as dt
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -15,22 +15,6 @@ from registry.errors import EndOfLifeReached
 from registry.records import ArtifactRef, Deprecation, Environment, Signature, VersionState
 
 _NOT_LOADED = object()
-
-
-class VersionColumns(Protocol):
-    """The stored columns that a view decoded on use starts from; metadata is None in older catalogs."""
-
-    @property
-    def version(self) -> str: ...
-
-    @property
-    def stage(self) -> str: ...
-
-    @property
-    def metadata(self) -> str | None: ...
-
-    @property
-    def state(self) -> str: ...
 
 
 class ModelDeprecatedWarning(UserWarning):
@@ -86,25 +70,28 @@ class ModelVersion:
     def decoded_on_use(
         cls,
         name: str,
-        row: VersionColumns,
+        row: tuple[str, str, str | None, str],
         loader: Callable[[ArtifactRef, str, str], Any],
         now: Callable[[], dt.datetime],
     ) -> ModelVersion:
         """Return a view of a stored row whose state is decoded when a field other than the row's is first read.
 
-        Listing thousands of versions to read their versions, stages and
-        metadata then costs no validation of the rest of each state.
+        The row is the version, the stage, the metadata as JSON (None when the
+        catalog predates that column) and the state as JSON. Listing thousands
+        of versions to read their versions, stages and metadata then costs no
+        validation of the rest of each state.
         """
+        version, stage, metadata_json, state_json = row
         view = cls.__new__(cls)
         view.name = name
         view._loader = loader
         view._now = now
         view._model = _NOT_LOADED
-        view._state_json = row.state
-        if row.metadata is not None:
-            view.version = row.version
-            view.stage = row.stage
-            view.metadata = orjson.loads(row.metadata)
+        view._state_json = state_json
+        if metadata_json is not None:
+            view.version = version
+            view.stage = stage
+            view.metadata = orjson.loads(metadata_json)
         return view
 
     def __getattr__(self, attribute: str) -> Any:
