@@ -106,6 +106,10 @@ class LineageProjection:
         )
         db.execute(f"CREATE INDEX IF NOT EXISTS {EDGES_TABLE}_target ON {EDGES_TABLE} (target)")
         db.execute(
+            f"CREATE INDEX IF NOT EXISTS {EDGES_TABLE}_current ON {EDGES_TABLE} (target, relation) "
+            "WHERE json_extract(attributes, '$.current') = 1"
+        )
+        db.execute(
             f"CREATE TABLE IF NOT EXISTS {MODELS_TABLE} (model_id TEXT PRIMARY KEY, name TEXT NOT NULL)"
         )
 
@@ -347,11 +351,14 @@ def _retire(db: sqlite_utils.Database, model: str, deployment: str, at: dt.datet
 
 
 def _current_sources(db: sqlite_utils.Database, deployment: str) -> list[str]:
+    # The partial index on current deployment edges answers this without reading the edges
+    # of every version ever deployed, which made each promotion slower as a model grew.
     rows = db.query(
-        f"SELECT source, attributes FROM {EDGES_TABLE} WHERE target = ? AND relation = ?",
+        f"SELECT source FROM {EDGES_TABLE} WHERE target = ? AND relation = ? "
+        f"AND json_extract(attributes, '$.current') = 1",
         [deployment, DEPLOYED_TO],
     )
-    return [row["source"] for row in rows if orjson.loads(row["attributes"]).get("current")]
+    return [row["source"] for row in rows]
 
 
 def _edge_attributes(
