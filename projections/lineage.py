@@ -351,7 +351,7 @@ def _retire(db: sqlite_utils.Database, model: str, deployment: str, at: dt.datet
 
 
 def _current_sources(db: sqlite_utils.Database, deployment: str) -> list[str]:
-    # The partial index on current deployment edges answers this without reading the edges
+    # The partial index on current deployment edges serves this query without reading the edges
     # of every version ever deployed, which made each promotion slower as a model grew.
     rows = db.query(
         f"SELECT source FROM {EDGES_TABLE} WHERE target = ? AND relation = ? "

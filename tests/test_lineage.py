@@ -243,7 +243,7 @@ def test_replaced_deployment_is_not_current(history: ProjectionRunner) -> None:
 
 def test_current_deployment_lookup_uses_partial_index(history: ProjectionRunner) -> None:
     # Reading every deployment edge of a model on each promotion made the catch-up of a
-    # 10,000-version model take 122 s; the partial index on current edges took it to 4 s.
+    # 10,000-version model take 122 s. With the partial index on current edges it took 4 s.
     plan = [
         row[3]
         for row in history.db.execute(
