@@ -1004,8 +1004,8 @@ class ModelRegistry:
 
         Like ``_load``, a query gets the cached object itself, which it must not change.
         """
-        # Until the settings exist, one query for their first event answers more cheaply
-        # than the repository, which looks for a snapshot too and raises.
+        # Until the settings exist, one query for their first event is cheaper than the
+        # repository lookup, which also queries for a snapshot and then raises.
         if not self._settings_exist:
             if not self._store.recorder.select_events(RegistrySettings.ID, limit=1):
                 return None

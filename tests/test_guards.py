@@ -102,14 +102,14 @@ def test_past_rebuild_keeps_live_docs(registry: Any, clock: Any, tmp_path: Path)
 def test_atomic_write_skips_a_taken_temporary_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Another host's process on a shared folder may hold the next temporary name.
     monkeypatch.setattr(files, "_NAMES", itertools.count(7))
-    taken = tmp_path / f"{files.TEMPORARY_PREFIX}metadata.json.{os.getpid()}.7"
-    taken.write_bytes(b"another writer's bytes")
+    other_writers_file = tmp_path / f"{files.TEMPORARY_PREFIX}metadata.json.{os.getpid()}.7"
+    other_writers_file.write_bytes(b"another writer's bytes")
 
     files.write_atomically(tmp_path / "metadata.json", b'{"stage": "dev"}')
 
     assert (tmp_path / "metadata.json").read_bytes() == b'{"stage": "dev"}'
-    assert taken.read_bytes() == b"another writer's bytes"
-    assert sorted(path.name for path in tmp_path.iterdir()) == [taken.name, "metadata.json"]
+    assert other_writers_file.read_bytes() == b"another writer's bytes"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [other_writers_file.name, "metadata.json"]
 
 
 def test_atomic_write_creates_missing_folders(tmp_path: Path) -> None:

@@ -282,7 +282,7 @@ def test_snapshot_interval_grows_with_model(version_count: int, interval: int) -
 
 def test_large_model_snapshots_less_often(registry: ModelRegistry, make_registry: Any) -> None:
     # Event 1 creates the model and event N registers version N - 1. At event 100 the model has
-    # 99 versions, so the interval is 100 and a snapshot is due; at event 150 it is 200, so none is.
+    # 99 versions, so the interval is 100 and a snapshot is due. At event 150 the interval is 200.
     for index in range(150):
         registry.register_model(NAME, {"index": index}, version=f"v1.{index}.0")
 
