@@ -742,7 +742,7 @@ class ModelRegistry:
             page_token=page_token,
         )
         # Building thousands of views allocates enough containers to start several garbage
-        # collections, each of which walks every object of the process, and the views form no cycles.
+        # collections. The views form no cycles, so collection waits until the list is built.
         with _garbage_collection_paused():
             views = [ModelVersion.decoded_on_use(name, row, self.artifacts.load, self._now) for row in page.rows]
         return VersionList(views, next_page_token=page.next_page_token)

@@ -490,20 +490,29 @@ def test_render_reads_pending_in_chunks(
     assert runner.db.execute("SELECT COUNT(*) FROM docs_pending").fetchone()[0] == 0
 
 
-def test_linked_folder_outside_root_rejected(
-    make_registry: Any, models: Any, open_docs: Any, tmp_path: Path
-) -> None:
+OUTSIDE_ROOT = r"docs path churn/model-registry.md is outside the docs root"
+
+
+def rendered_churn(make_registry: Any, models: Any, open_docs: Any) -> tuple[Any, ProjectionRunner, Path]:
+    """Register churn v1, render its docs, and return the registry, the docs runner and the docs root."""
     registry = make_registry(increment="0042")
     registry.register_model("churn", models.logistic, version="v1")
     runner, root = open_docs(registry)
     runner.catch_up()
+    return registry, runner, root
+
+
+def test_linked_folder_outside_root_rejected(
+    make_registry: Any, models: Any, open_docs: Any, tmp_path: Path
+) -> None:
+    registry, runner, root = rendered_churn(make_registry, models, open_docs)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     shutil.rmtree(root / "churn")
     (root / "churn").symlink_to(elsewhere, target_is_directory=True)
     registry.register_model("churn", models.logistic, version="v2")
 
-    with pytest.raises(InvalidInput, match=r"docs path churn/model-registry.md is outside the docs root"):
+    with pytest.raises(InvalidInput, match=OUTSIDE_ROOT):
         runner.catch_up()
 
     assert list(elsewhere.iterdir()) == []
@@ -512,10 +521,7 @@ def test_linked_folder_outside_root_rejected(
 def test_linked_file_outside_root_rejected(
     make_registry: Any, models: Any, open_docs: Any, tmp_path: Path
 ) -> None:
-    registry = make_registry(increment="0042")
-    registry.register_model("churn", models.logistic, version="v1")
-    runner, root = open_docs(registry)
-    runner.catch_up()
+    registry, runner, root = rendered_churn(make_registry, models, open_docs)
     outside = tmp_path / "outside.md"
     outside.write_text("not the registry's")
     document = root / "churn" / "model-registry.md"
@@ -523,7 +529,7 @@ def test_linked_file_outside_root_rejected(
     document.symlink_to(outside)
     registry.register_model("churn", models.logistic, version="v2")
 
-    with pytest.raises(InvalidInput, match=r"docs path churn/model-registry.md is outside the docs root"):
+    with pytest.raises(InvalidInput, match=OUTSIDE_ROOT):
         runner.catch_up()
 
     assert outside.read_text() == "not the registry's"
