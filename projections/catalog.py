@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import orjson
 import sqlite_utils
 
+from projections.rows import query_rows
 from registry.aggregate import ModelAggregate
 from registry.errors import InvalidInput
 from registry.events import DomainEvent, ModelCreated, Registered
@@ -171,7 +172,7 @@ class _PageEntry:
 
 
 def _model_row_by_id(db: sqlite_utils.Database, event: DomainEvent) -> dict[str, Any] | None:
-    rows = list(db.query(f"SELECT * FROM {MODELS} WHERE id = ?", [str(event.originator_id)]))
+    rows = list(query_rows(db, f"SELECT * FROM {MODELS} WHERE id = ?", [str(event.originator_id)]))
     return rows[0] if rows else None
 
 
@@ -187,7 +188,7 @@ def _partial_aggregate(row: Mapping[str, Any], event: DomainEvent) -> ModelAggre
 def _load_versions(db: sqlite_utils.Database, aggregate: ModelAggregate, versions: set[str]) -> None:
     for version in versions - aggregate.versions.keys():
         state_rows = list(
-            db.query(f"SELECT state FROM {VERSIONS} WHERE name = ? AND version = ?", [aggregate.name, version])
+            query_rows(db, f"SELECT state FROM {VERSIONS} WHERE name = ? AND version = ?", [aggregate.name, version])
         )
         if state_rows:
             aggregate.versions[version] = VersionState.model_validate_json(state_rows[0]["state"])
@@ -253,14 +254,14 @@ def list_model_rows(db: sqlite_utils.Database) -> list[CatalogModel]:
             created_at=dt.datetime.fromisoformat(row["created_at"]),
             updated_at=dt.datetime.fromisoformat(row["updated_at"]),
         )
-        for row in db.query(f"SELECT * FROM {MODELS} ORDER BY name")
+        for row in query_rows(db, f"SELECT * FROM {MODELS} ORDER BY name")
     ]
 
 
 def stage_counts(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
     """Return, per model, how many versions are in each stage."""
     counts: dict[str, dict[str, int]] = {}
-    for row in db.query(f"SELECT name, stage, COUNT(*) AS n FROM {VERSIONS} GROUP BY name, stage"):
+    for row in query_rows(db, f"SELECT name, stage, COUNT(*) AS n FROM {VERSIONS} GROUP BY name, stage"):
         counts.setdefault(row["name"], {})[row["stage"]] = row["n"]
     return counts
 
@@ -331,16 +332,16 @@ def select_versions(
     if page_token is not None:
         clauses.append("v.precedence > ?")
         params.append(_decode_token(page_token))
-    sql = (
-        f"SELECT v.precedence, v.version, v.stage, v.metadata, v.state FROM {source} "
-        f"WHERE {' AND '.join(clauses)} ORDER BY v.precedence"
-    )
-    if page_size is not None:
-        sql += " LIMIT ?"
-        params.append(page_size + 1)
-    rows = db.execute(sql, params).fetchall()
+    where = f"FROM {source} WHERE {' AND '.join(clauses)} ORDER BY v.precedence"
+    if page_size is None:
+        # The rows are returned as SQLite gives them, with no copy.
+        all_rows = db.conn.execute(f"SELECT v.version, v.stage, v.metadata, v.state {where}", params).fetchall()
+        return VersionPage(all_rows, None)
+    params.append(page_size + 1)
+    sql = f"SELECT v.precedence, v.version, v.stage, v.metadata, v.state {where} LIMIT ?"
+    rows = db.conn.execute(sql, params).fetchall()
     next_token = None
-    if page_size is not None and len(rows) > page_size:
+    if len(rows) > page_size:
         rows = rows[:page_size]
         next_token = _encode_token(rows[-1][0])
     return VersionPage([row[1:] for row in rows], next_token)

@@ -54,6 +54,8 @@ import sqlite_utils
 import yaml
 
 from projections import lineage
+from projections.rows import query_rows
+from projections.runner import immediate_transaction
 from projections.version_files import features_yaml
 from registry.aggregate import ModelAggregate
 from registry.artifacts import ArtifactStore
@@ -156,6 +158,8 @@ class DocsProjection:
         self._checked_folders: set[Path] = set()
         self._made_folders: set[Path] = set()
         self._root_resolved: Path | None = None
+        # The files that the chunk being rendered writes, with their bytes or the blob to copy.
+        self._queued: list[tuple[PurePosixPath, bytes | _ArtifactCopy]] = []
         # The models, changed versions and render targets of the page being applied.
         self.discard_page()
 
@@ -191,7 +195,7 @@ class DocsProjection:
         """Delete the projection's rows and every file it wrote under the root."""
         self._forget_checked_folders()
         folders: set[Path] = set()
-        paths = [PurePosixPath(row["path"]) for row in db.query("SELECT path FROM docs_files")]
+        paths = [PurePosixPath(row["path"]) for row in query_rows(db, "SELECT path FROM docs_files")]
         for relative in paths:
             path = self._checked_path(relative)
             path.unlink(missing_ok=True)
@@ -276,29 +280,31 @@ class DocsProjection:
 
     def after_batch(self, db: sqlite_utils.Database) -> None:
         """Render the models, versions and increments that the committed batch changed."""
-        self._forget_checked_folders()
         rendered = 0
         while True:
             # Targets are read a chunk at a time, because a rebuild leaves one per version pending.
-            # Each target is deleted once rendered, so the next query starts after it.
+            # Each chunk is deleted once its files are written, so the next query starts after it.
             pending = [
                 row["target"]
-                for row in db.query("SELECT target FROM docs_pending ORDER BY target LIMIT ?", [RENDER_CHUNK])
+                for row in query_rows(db, "SELECT target FROM docs_pending ORDER BY target LIMIT ?", [RENDER_CHUNK])
             ]
             if not pending:
                 break
+            # The folders checked and made are kept for one chunk only: kept for a whole
+            # rebuild, they would take memory in proportion to the number of versions.
+            self._forget_checked_folders()
+            self._queued = []
             for target in pending:
                 self._render(db, orjson.loads(target))
-                db.execute("DELETE FROM docs_pending WHERE target = ?", [target])
+            self._write_queued(db)
+            with immediate_transaction(db):
+                db.conn.executemany("DELETE FROM docs_pending WHERE target = ?", [(target,) for target in pending])
             rendered += len(pending)
+        self._forget_checked_folders()
         if rendered:
             logger.info("rendered %d docs targets under %s", rendered, self.root)
 
     def _render(self, db: sqlite_utils.Database, target: list[Any]) -> None:
-        # A target's files share one or two folders, so the folders checked are kept for one target only:
-        # kept for a whole rebuild, they would take memory in proportion to the number of versions.
-        self._checked_folders.clear()
-        self._made_folders.clear()
         kind = target[0]
         if kind == "model":
             self._render_model(db, target[1])
@@ -322,7 +328,7 @@ class DocsProjection:
             transitions,
             as_of=dt.datetime.fromisoformat(model["last_effective_at"]),
         )
-        self._write(db, PurePosixPath(name, MODEL_DOC), text.encode())
+        self._write(PurePosixPath(name, MODEL_DOC), text.encode())
 
     def _render_version(self, db: sqlite_utils.Database, name: str, version: str) -> None:
         found = _versions(
@@ -335,15 +341,15 @@ class DocsProjection:
         view = ModelVersion(name, state, self.artifacts.load, utc_now)
         folder = _version_folder(state.increment, name, version)
 
-        self._copy_artifact(db, folder / artifact_file_name(state.artifact.format), state, name)
+        self._copy_artifact(folder / artifact_file_name(state.artifact.format), state, name)
         metadata = orjson.dumps(view.metadata, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-        self._write(db, folder / "metadata.json", metadata)
-        self._write(db, folder / "requirements.txt", requirements_text(view.environment).encode())
-        self._write(db, folder / "features.yaml", features_yaml(view).encode())
+        self._write(folder / "metadata.json", metadata)
+        self._write(folder / "requirements.txt", requirements_text(view.environment).encode())
+        self._write(folder / "features.yaml", features_yaml(view).encode())
 
     def _render_increment(self, db: sqlite_utils.Database, increment: str | None) -> None:
         by_model: dict[str, list[VersionState]] = {}
-        for row in db.query("SELECT name, state FROM docs_versions WHERE increment IS ?", [increment]):
+        for row in query_rows(db, "SELECT name, state FROM docs_versions WHERE increment IS ?", [increment]):
             by_model.setdefault(row["name"], []).append(VersionState.model_validate_json(row["state"]))
         if not by_model:
             return
@@ -362,12 +368,10 @@ class DocsProjection:
         )
 
         folder = PurePosixPath(INCREMENTS, increment_folder_name(increment), "registry")
-        self._write(db, folder / "model_catalog.yaml", render_catalog(increment, by_model).encode())
+        self._write(folder / "model_catalog.yaml", render_catalog(increment, by_model).encode())
         graph_data = nx.node_link_data(lineage_graph(increment, by_model), edges="edges")
-        self._write(db, folder / "lineage_graph.json", orjson.dumps(graph_data, option=orjson.OPT_INDENT_2))
-        self._write(
-            db, folder / "deployment_history.md", render_deployment_history(increment, transitions).encode()
-        )
+        self._write(folder / "lineage_graph.json", orjson.dumps(graph_data, option=orjson.OPT_INDENT_2))
+        self._write(folder / "deployment_history.md", render_deployment_history(increment, transitions).encode())
 
     # --- files ------------------------------------------------------------------
 
@@ -403,30 +407,44 @@ class DocsProjection:
             value=str(relative),
         )
 
-    def _record(self, db: sqlite_utils.Database, relative: PurePosixPath) -> Path:
-        # The file is recorded before it is written, so reset() finds it even after a crash.
-        path = self._checked_path(relative)
-        db.execute("INSERT OR IGNORE INTO docs_files (path) VALUES (?)", [relative.as_posix()])
-        if path.parent not in self._made_folders:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._made_folders.add(path.parent)
-        return path
-
     def _forget_checked_folders(self) -> None:
         """Check folders again from now on, since a user may have replaced one with a link meanwhile."""
         self._checked_folders = set()
         self._made_folders = set()
         self._root_resolved = None
 
-    def _write(self, db: sqlite_utils.Database, relative: PurePosixPath, data: bytes) -> None:
-        path = self._record(db, relative)
-        _write_atomically(path, [data])
+    def _write(self, relative: PurePosixPath, data: bytes) -> None:
+        """Queue a file of the chunk being rendered; ``_write_queued`` writes it."""
+        self._queued.append((relative, data))
 
-    def _copy_artifact(
-        self, db: sqlite_utils.Database, relative: PurePosixPath, state: VersionState, name: str
-    ) -> None:
-        """Copy the version's blob into its folder, checking the digest on the way."""
-        path = self._record(db, relative)
+    def _copy_artifact(self, relative: PurePosixPath, state: VersionState, name: str) -> None:
+        """Queue the copy of the version's blob into its folder; ``_write_queued`` copies it."""
+        self._queued.append((relative, _ArtifactCopy(state, name)))
+
+    def _write_queued(self, db: sqlite_utils.Database) -> None:
+        """Write the files queued by the chunk's renders, after recording them all in one transaction.
+
+        A file is recorded before it is written, so reset() finds it even after a crash.
+        """
+        queued, self._queued = self._queued, []
+        checked = [(self._checked_path(relative), relative, content) for relative, content in queued]
+        with immediate_transaction(db):
+            db.conn.executemany(
+                "INSERT OR IGNORE INTO docs_files (path) VALUES (?)",
+                [(relative.as_posix(),) for _, relative, _ in checked],
+            )
+        for path, relative, content in checked:
+            if path.parent not in self._made_folders:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._made_folders.add(path.parent)
+            if isinstance(content, bytes):
+                _write_atomically(path, [content])
+            else:
+                self._copy_blob(path, relative, content)
+
+    def _copy_blob(self, path: Path, relative: PurePosixPath, copy: _ArtifactCopy) -> None:
+        """Copy the version's blob to ``path``, checking the digest on the way."""
+        state, name = copy.state, copy.name
         # The registry never rewrites a blob, so a copy of the recorded size is taken as this blob's copy.
         if path.is_file() and path.stat().st_size == state.artifact.size:
             return
@@ -474,6 +492,14 @@ class DocsProjection:
             folder = folder.parent
 
 
+@dataclass(frozen=True)
+class _ArtifactCopy:
+    """A queued copy of a version's blob into its docs folder."""
+
+    state: VersionState
+    name: str
+
+
 class _DigestMismatch(Exception):
     def __init__(self, actual: str) -> None:
         super().__init__(actual)
@@ -492,12 +518,12 @@ def _version_folder(increment: str | None, name: str, version: str) -> PurePosix
 
 
 def _one(db: sqlite_utils.Database, sql: str, parameters: Sequence[Any]) -> dict[str, Any] | None:
-    rows = list(db.query(sql, parameters))
+    rows = list(query_rows(db, sql, parameters))
     return rows[0] if rows else None
 
 
 def _versions(db: sqlite_utils.Database, sql: str, parameters: Sequence[Any]) -> list[VersionState]:
-    return [VersionState.model_validate_json(row["state"]) for row in db.query(sql, parameters)]
+    return [VersionState.model_validate_json(row["state"]) for row in query_rows(db, sql, parameters)]
 
 
 def _target(target: list[Any]) -> str:
@@ -632,7 +658,7 @@ def _transitions(db: sqlite_utils.Database, sql: str, parameters: Sequence[Any])
             automatic=bool(row["automatic"]),
             end_of_life=dt.datetime.fromisoformat(row["end_of_life"]) if row["end_of_life"] else None,
         )
-        for row in db.query(sql, parameters)
+        for row in query_rows(db, sql, parameters)
     ]
 
 

@@ -27,6 +27,7 @@ import networkx as nx
 import orjson
 import sqlite_utils
 
+from projections.rows import query_rows
 from registry.errors import InvalidInput, VersionNotFound
 from registry.events import DomainEvent, ModelCreated, Promoted, Registered, RolledBack, SignatureSet
 from registry.naming import split_reference
@@ -192,7 +193,7 @@ class LineageProjection:
 
 
 def _model_name(db: sqlite_utils.Database, originator_id: uuid.UUID) -> str:
-    rows = list(db.query(f"SELECT name FROM {MODELS_TABLE} WHERE model_id = ?", [str(originator_id)]))
+    rows = list(query_rows(db, f"SELECT name FROM {MODELS_TABLE} WHERE model_id = ?", [str(originator_id)]))
     if not rows:
         # ModelCreated is the first event of every model, so this means the log is damaged.
         raise LookupError(
@@ -263,7 +264,7 @@ def _link_inputs(db: sqlite_utils.Database, model: str, columns: Mapping[str, st
     """Make ``columns`` the model's input features, replacing the ones it had."""
     previous = [
         row["source"]
-        for row in db.query(
+        for row in query_rows(db, 
             f"SELECT source FROM {EDGES_TABLE} WHERE target = ? AND relation = ?", [model, INPUT_OF]
         )
     ]
@@ -353,7 +354,7 @@ def _retire(db: sqlite_utils.Database, model: str, deployment: str, at: dt.datet
 def _current_sources(db: sqlite_utils.Database, deployment: str) -> list[str]:
     # The partial index on current deployment edges serves this query without reading the edges
     # of every version ever deployed, which made each promotion slower as a model grew.
-    rows = db.query(
+    rows = query_rows(db, 
         f"SELECT source FROM {EDGES_TABLE} WHERE target = ? AND relation = ? "
         f"AND json_extract(attributes, '$.current') = 1",
         [deployment, DEPLOYED_TO],
@@ -365,7 +366,7 @@ def _edge_attributes(
     db: sqlite_utils.Database, source: str, target: str, relation: str
 ) -> dict[str, Any] | None:
     rows = list(
-        db.query(
+        query_rows(db, 
             f"SELECT attributes FROM {EDGES_TABLE} WHERE source = ? AND target = ? AND relation = ?",
             [source, target, relation],
         )
@@ -396,9 +397,9 @@ def load_graph(db: sqlite_utils.Database) -> nx.DiGraph:
     graph = nx.DiGraph()
     if not db[NODES_TABLE].exists():
         return graph
-    for row in db.query(f"SELECT id, kind, label, attributes FROM {NODES_TABLE} ORDER BY id"):
+    for row in query_rows(db, f"SELECT id, kind, label, attributes FROM {NODES_TABLE} ORDER BY id"):
         graph.add_node(row["id"], kind=row["kind"], label=row["label"], **orjson.loads(row["attributes"]))
-    for row in db.query(
+    for row in query_rows(db, 
         f"SELECT source, target, relation, attributes FROM {EDGES_TABLE} ORDER BY source, target"
     ):
         graph.add_edge(

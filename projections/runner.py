@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -135,16 +135,37 @@ class ProjectionRunner:
 
     def position(self, projection: Projection) -> int:
         """Return the notification id of the last event applied to ``projection``."""
-        rows = list(self.db.query(f"SELECT position FROM {self.TRACKING_TABLE} WHERE projection = ?", [projection.name]))
-        return int(rows[0]["position"]) if rows else 0
+        row = self._tracking().get(projection.name)
+        return row.position if row else 0
 
     def is_rebuilding(self, projection: Projection) -> bool:
-        rows = list(self.db.query(f"SELECT rebuilding FROM {self.TRACKING_TABLE} WHERE projection = ?", [projection.name]))
-        return bool(rows and rows[0]["rebuilding"])
+        row = self._tracking().get(projection.name)
+        return bool(row and row.rebuilding)
+
+    def positions(self, projections: Iterable[Projection] | None = None) -> dict[str, int]:
+        """Return the position of each projection (all by default), read in one query."""
+        tracked = self._tracking()
+        chosen = self.projections if projections is None else projections
+        return {p.name: tracked[p.name].position if p.name in tracked else 0 for p in chosen}
+
+    def _tracking(self) -> dict[str, _Tracked]:
+        rows = self.db.conn.execute(
+            f"SELECT projection, position, rebuilding, as_of, stop_position, frozen FROM {self.TRACKING_TABLE}"
+        ).fetchall()
+        return {
+            row[0]: _Tracked(
+                position=int(row[1]),
+                rebuilding=bool(row[2]),
+                as_of=dt.datetime.fromisoformat(row[3]) if row[3] else None,
+                stop_position=row[4],
+                frozen=bool(row[5]),
+            )
+            for row in rows
+        }
 
     def _set_position(self, projection: Projection, position: int, *, rebuilding: bool, limit: Limit) -> None:
         frozen = limit.position is not None or limit.as_of is not None
-        self.db.execute(
+        self.db.conn.execute(
             f"INSERT INTO {self.TRACKING_TABLE} (projection, position, rebuilding, as_of, stop_position, frozen) "
             "VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(projection) DO UPDATE SET position = excluded.position, "
@@ -160,21 +181,9 @@ class ProjectionRunner:
             ],
         )
 
-    def _stored_limit(self, projection: Projection) -> Limit | None:
-        rows = list(
-            self.db.query(f"SELECT as_of, stop_position FROM {self.TRACKING_TABLE} WHERE projection = ?", [projection.name])
-        )
-        if not rows:
-            return None
-        as_of = dt.datetime.fromisoformat(rows[0]["as_of"]) if rows[0]["as_of"] else None
-        return Limit(position=rows[0]["stop_position"], as_of=as_of)
-
-    def _check_not_frozen(self, projection: Projection) -> None:
-        rows = list(
-            self.db.query(f"SELECT position, as_of, frozen FROM {self.TRACKING_TABLE} WHERE projection = ?", [projection.name])
-        )
-        if rows and rows[0]["frozen"]:
-            stop = f"as of {rows[0]['as_of']}" if rows[0]["as_of"] else f"at position {rows[0]['position']}"
+    def _check_not_frozen(self, projection: Projection, tracked: _Tracked | None) -> None:
+        if tracked is not None and tracked.frozen:
+            stop = f"as of {tracked.as_of.isoformat()}" if tracked.as_of else f"at position {tracked.position}"
             raise InvalidInput(
                 f"projection {projection.name!r} in {self.database_path} was rebuilt {stop} and does not "
                 "follow the log; rebuild it without as_of or position to follow the log again",
@@ -193,12 +202,15 @@ class ProjectionRunner:
 
         Return the number of notifications applied, summed over the projections.
         """
-        applied = 0
-        for projection in self._select(names):
-            if not self.is_rebuilding(projection):
-                self._check_not_frozen(projection)
-            applied += self._catch_up_one(projection, limit, progress, rebuilding=self.is_rebuilding(projection))
-        return applied
+        chosen = self._select(names)
+        tracked = self._tracking()
+        rebuilding = {}
+        for projection in chosen:
+            row = tracked.get(projection.name)
+            rebuilding[projection.name] = bool(row and row.rebuilding)
+            if not rebuilding[projection.name]:
+                self._check_not_frozen(projection, row)
+        return sum(self._follow(chosen, limit, progress, rebuilding).values())
 
     def rebuild(
         self,
@@ -210,27 +222,37 @@ class ProjectionRunner:
     ) -> int:
         """Rebuild projections from the first event, up to ``limit``; return the events applied.
 
-        A rebuild that was interrupted resumes from its last committed page when
+        The projections are rebuilt together, in one pass over the log. A
+        rebuild that was interrupted resumes from its last committed page when
         ``resume`` is true, so no event is applied twice.
         """
         chosen = self._select(names)
-        applied = 0
+        tracked = self._tracking()
         for projection in chosen:
+            row = tracked.get(projection.name)
             # A rebuild resumes only with the limit it started with; another limit starts over.
-            resumable = resume and self.is_rebuilding(projection) and self._stored_limit(projection) == limit
+            resumable = (
+                resume
+                and row is not None
+                and row.rebuilding
+                and Limit(position=row.stop_position, as_of=row.as_of) == limit
+            )
             if not resumable:
                 with immediate_transaction(self.db):
                     projection.reset(self.db)
                     self._set_position(projection, 0, rebuilding=True, limit=limit)
                 logger.info("rebuilding projection %s from the first event", projection.name)
             else:
-                logger.info("resuming the rebuild of projection %s at %d", projection.name, self.position(projection))
-            count = self._catch_up_one(projection, limit, progress, rebuilding=True)
-            with immediate_transaction(self.db):
-                self._set_position(projection, self.position(projection), rebuilding=False, limit=limit)
-            logger.info("rebuilt projection %s: %d notifications read", projection.name, count)
-            applied += count
-        return applied
+                assert row is not None
+                logger.info("resuming the rebuild of projection %s at %d", projection.name, row.position)
+        counts = self._follow(chosen, limit, progress, dict.fromkeys((p.name for p in chosen), True))
+        positions = self.positions(chosen)
+        with immediate_transaction(self.db):
+            for projection in chosen:
+                self._set_position(projection, positions[projection.name], rebuilding=False, limit=limit)
+        for projection in chosen:
+            logger.info("rebuilt projection %s: %d notifications read", projection.name, counts[projection.name])
+        return sum(counts.values())
 
     def _select(self, names: Iterable[str] | None) -> list[Projection]:
         if names is None:
@@ -245,59 +267,96 @@ class ProjectionRunner:
             chosen.append(known[name])
         return chosen
 
-    def _catch_up_one(
-        self, projection: Projection, limit: Limit, progress: ProgressCallback | None, *, rebuilding: bool
-    ) -> int:
+    def _follow(
+        self,
+        projections: Sequence[Projection],
+        limit: Limit,
+        progress: ProgressCallback | None,
+        rebuilding: Mapping[str, bool],
+    ) -> dict[str, int]:
+        """Apply the log from the lowest position of ``projections`` to ``limit``, each page once to all.
+
+        Each notification is read and decoded once, whatever the number of
+        projections. Return the notifications applied to each projection.
+        """
         # Work left over from a failed after_batch, such as files still to render, is retried first.
-        projection.after_batch(self.db)
-        position = self.position(projection)
+        for projection in projections:
+            projection.after_batch(self.db)
+        applied = {p.name: 0 for p in projections}
+        if not projections:
+            return applied
+        positions = self.positions(projections)
         last = self.recorder.max_notification_id() or 0
         stop = min(last, limit.position) if limit.position is not None else last
-        applied = 0
-        while position < stop:
-            page = self.recorder.select_notifications(
-                start=position + 1, limit=self.batch_size, stop=stop
-            )
+        while (start := min(positions.values())) < stop:
+            page = self.recorder.select_notifications(start=start + 1, limit=self.batch_size, stop=stop)
             if not page:
                 break
-            if self._apply_page(projection, page, limit, position, rebuilding=rebuilding):
-                applied += len(page)
-            position = self.position(projection)
+            events = [(notification.id, self.mapper.to_domain_event(notification)) for notification in page]
+            for name, count in self._apply_page(projections, events, positions, limit, rebuilding).items():
+                applied[name] += count
+            positions = self.positions(projections)
             if progress is not None:
-                progress(position, stop)
+                progress(min(positions.values()), stop)
         # Work such as rendering files runs once after the last page, so a long catch-up or
         # rebuild renders each changed file once. A projection keeps that work in its own
         # tables, committed with each page, so a crash before this line loses none of it.
-        if applied:
-            projection.after_batch(self.db)
+        for projection in projections:
+            if applied[projection.name]:
+                projection.after_batch(self.db)
         return applied
 
     def _apply_page(
         self,
-        projection: Projection,
-        page: Sequence[Notification],
+        projections: Sequence[Projection],
+        events: Sequence[tuple[int, object]],
+        expected: Mapping[str, int],
         limit: Limit,
-        expected_position: int,
-        *,
-        rebuilding: bool,
-    ) -> bool:
-        """Apply ``page`` and move the position in one transaction; return False if another runner did."""
+        rebuilding: Mapping[str, bool],
+    ) -> dict[str, int]:
+        """Apply a page of decoded notifications and move the positions in one transaction.
+
+        A projection whose position another runner moved since ``expected``
+        was read is left out of this page. Return the notifications applied to
+        each projection that took part.
+        """
+        last = events[-1][0]
+        counts: dict[str, int] = {}
         with immediate_transaction(self.db):
             # BEGIN IMMEDIATE takes the write lock first, so no other runner can
-            # move the position between this check and the commit.
-            if self.position(projection) != expected_position:
-                return False
+            # move a position between this read and the commit.
+            current = self.positions(projections)
             try:
-                for notification in page:
-                    event = self.mapper.to_domain_event(notification)
-                    if isinstance(event, DomainEvent) and limit.admits(event):
-                        projection.apply(self.db, event, notification.id)
-                projection.end_page(self.db)
+                for projection in projections:
+                    position = current[projection.name]
+                    if position != expected[projection.name] or position >= last:
+                        continue
+                    count = 0
+                    for notification_id, event in events:
+                        if notification_id <= position:
+                            continue
+                        count += 1
+                        if isinstance(event, DomainEvent) and limit.admits(event):
+                            projection.apply(self.db, event, notification_id)
+                    projection.end_page(self.db)
+                    self._set_position(projection, last, rebuilding=rebuilding[projection.name], limit=limit)
+                    counts[projection.name] = count
             except BaseException:
-                projection.discard_page()
+                for projection in projections:
+                    projection.discard_page()
                 raise
-            self._set_position(projection, page[-1].id, rebuilding=rebuilding, limit=limit)
-        return True
+        return counts
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tracked:
+    """One projection's row of the tracking table."""
+
+    position: int
+    rebuilding: bool
+    as_of: dt.datetime | None
+    stop_position: int | None
+    frozen: bool
 
 
 # The read models that queries read; the docs projection only writes files.

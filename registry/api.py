@@ -952,11 +952,8 @@ class ModelRegistry:
         runner.catch_up(QUERY_PROJECTIONS)
         # The catch-up reads the end of the log after this object's last commit, so
         # it includes this object's writes. A lagging read model would be a bug.
-        lagging = [
-            p.name
-            for p in runner.projections
-            if p.name in QUERY_PROJECTIONS and runner.position(p) < self._written_position
-        ]
+        positions = runner.positions(p for p in runner.projections if p.name in QUERY_PROJECTIONS)
+        lagging = [name for name, position in positions.items() if position < self._written_position]
         if lagging:
             raise errors.BackendError(
                 f"read models {', '.join(lagging)} stopped before notification {self._written_position}, "

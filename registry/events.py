@@ -53,7 +53,11 @@ class DomainEvent(BaseModel):
 
     def named_versions(self) -> set[str]:
         """Return the model versions this event names; model event handlers change only those."""
-        named = (getattr(self, field, None) for field in ("version", "from_version", "to_version"))
+        # The fields are read from the instance dict: pydantic's lookup of a field that an event
+        # class does not have raises and catches an AttributeError, which a rebuild would pay
+        # twice per event.
+        fields = self.__dict__
+        named = (fields.get("version"), fields.get("from_version"), fields.get("to_version"))
         return {value for value in named if isinstance(value, str)}
 
     def sealed(self) -> DomainEvent:

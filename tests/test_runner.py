@@ -490,6 +490,59 @@ def test_failed_page_leaves_no_cached_state(small_store: Store, tmp_path: Path) 
         assert tables[table] == small_store.clean[table], table
 
 
+class CountingMapper:
+    """Wraps the registry's mapper and counts the notifications it decodes."""
+
+    def __init__(self, mapper: Any) -> None:
+        self.mapper = mapper
+        self.decoded = 0
+
+    def to_domain_event(self, notification: Any) -> Any:
+        self.decoded += 1
+        return self.mapper.to_domain_event(notification)
+
+
+def test_rebuild_decodes_each_notification_once(small_store: Store, tmp_path: Path) -> None:
+    with ModelRegistry(home=small_store.home) as registry:
+        live = registry.projection_runner()
+        mapper = CountingMapper(live.mapper)
+        target = tmp_path / "together.sqlite3"
+        runner = ProjectionRunner(live.recorder, mapper, target, [CatalogProjection(), HistoryProjection()])
+        try:
+            applied = runner.rebuild()
+        finally:
+            runner.close()
+
+    # Both projections apply every notification, from one read and one decode of each.
+    assert applied == 2 * small_store.max_position
+    assert mapper.decoded == small_store.max_position
+    assert read_tables(target) == small_store.clean
+
+
+def test_projections_behind_by_different_amounts_catch_up(small_store: Store, tmp_path: Path) -> None:
+    target = tmp_path / "uneven.sqlite3"
+    with ModelRegistry(home=small_store.home) as registry:
+        live = registry.projection_runner()
+        mapper = CountingMapper(live.mapper)
+        runner = ProjectionRunner(
+            live.recorder, mapper, target, [CatalogProjection(), HistoryProjection()], batch_size=40
+        )
+        try:
+            caught_up_catalog = runner.catch_up(["catalog"])
+            mapper.decoded = 0
+            applied = runner.catch_up()
+            positions = runner.positions()
+        finally:
+            runner.close()
+
+    # The second catch-up reads the log from history's position, and applies nothing twice to the catalog.
+    assert caught_up_catalog == small_store.max_position
+    assert applied == small_store.max_position
+    assert mapper.decoded == small_store.max_position
+    assert positions == {"catalog": small_store.max_position, "history": small_store.max_position}
+    assert read_tables(target) == small_store.clean
+
+
 # --- crashes -----------------------------------------------------------------------
 
 
@@ -512,47 +565,54 @@ def test_killed_rebuild_resumes_exactly_once(large_store: Store, tmp_path: Path)
     target = tmp_path / "rebuild.sqlite3"
     last = large_store.max_position
 
-    # First run: killed while it rebuilds the catalog, before it starts on history.
+    # First run: killed part of the way through the log. Catalog and history are rebuilt
+    # in one pass, so each committed page moves both positions together.
     first_log = tmp_path / "first.log"
     first = start_python(SLOW_REBUILD, large_store.home, target, log=first_log)
-    wait_for_position(first, target, "catalog", 500)
+    wait_for_position(first, target, "history", 500)
     kill(first)
 
     tracking = read_tracking(target)
-    catalog_position, catalog_rebuilding = tracking["catalog"]
-    assert 0 < catalog_position < last
-    assert catalog_rebuilding == 1
-    assert "history" not in tracking
-    registered = large_store.positions_up_to(catalog_position, ["Registered"])
+    first_position = tracking["catalog"][0]
+    assert 0 < first_position < last
+    assert tracking == {"catalog": (first_position, 1), "history": (first_position, 1)}
+    registered = large_store.positions_up_to(first_position, ["Registered"])
     assert len(read_tables(target)["catalog_versions"]) == len(registered)
+    assert history_positions_in(target) == large_store.positions_up_to(first_position, sorted(HISTORY_EVENTS))
 
-    # Second run: resumes the catalog where it stopped, and is killed inside history.
+    # Second run: resumes both where they stopped, and is killed again further on.
     second_log = tmp_path / "second.log"
     second = start_python(SLOW_REBUILD, large_store.home, target, log=second_log)
-    wait_for_position(second, target, "history", 500)
+    wait_for_position(second, target, "history", first_position + 500)
     kill(second)
 
-    assert f"resuming the rebuild of projection catalog at {catalog_position}" in second_log.read_text()
+    second_output = second_log.read_text()
+    for projection in ("catalog", "history"):
+        assert f"resuming the rebuild of projection {projection} at {first_position}" in second_output
     tracking = read_tracking(target)
-    assert tracking["catalog"] == (last, 0)
-    history_position, history_rebuilding = tracking["history"]
-    assert 0 < history_position < last
-    assert history_rebuilding == 1
-    tables = read_tables(target)
-    for table in CATALOG_TABLES:
-        assert tables[table] == large_store.clean[table], table
+    second_position = tracking["history"][0]
+    assert first_position < second_position < last
+    assert tracking == {"catalog": (second_position, 1), "history": (second_position, 1)}
     assert history_positions_in(target) == large_store.positions_up_to(
-        history_position, sorted(HISTORY_EVENTS)
+        second_position, sorted(HISTORY_EVENTS)
     )
 
-    # Third run: the rebuild script resumes history and finishes it. Without --quiet it logs to stderr.
+    # Third run: the rebuild script resumes both and finishes. Without --quiet it logs to stderr.
     finished = run_script(
-        "rebuild.py", "--home", large_store.home, "--target", target, "--projection", "history"
+        "rebuild.py",
+        "--home",
+        large_store.home,
+        "--target",
+        target,
+        "--projection",
+        "catalog",
+        "--projection",
+        "history",
     )
 
     assert finished.returncode == 0, finished.stderr
-    assert f"resuming the rebuild of projection history at {history_position}" in finished.stderr
-    assert read_tracking(target)["history"] == (last, 0)
+    assert f"resuming the rebuild of projection history at {second_position}" in finished.stderr
+    assert read_tracking(target) == {"catalog": (last, 0), "history": (last, 0)}
     tables = read_tables(target)
     for table in TABLE_KEYS:
         assert tables[table] == large_store.clean[table], table
