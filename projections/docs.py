@@ -96,6 +96,11 @@ TEMPORARY_PREFIX = FILES_TEMPORARY_PREFIX
 # How many render targets are read from the pending table at once.
 RENDER_CHUNK = 1000
 
+# The bytes of rendered files held in memory before they are written, at most (about; one target's files may
+# pass it). The three files of an increment of 100 versions take about 170 kB, so a chunk of 1,000 such
+# increments would hold about 170 MB.
+QUEUED_BYTES = 8 * 1024 * 1024
+
 _SAFE_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_FOLDER_NAME = 100
 
@@ -160,6 +165,7 @@ class DocsProjection:
         self._root_resolved: Path | None = None
         # The files that the chunk being rendered writes, with their bytes or the blob to copy.
         self._queued: list[tuple[PurePosixPath, bytes | _ArtifactCopy]] = []
+        self._queued_bytes = 0
         # The models, changed versions and render targets of the page being applied.
         self.discard_page()
 
@@ -294,8 +300,12 @@ class DocsProjection:
             # rebuild, they would take memory in proportion to the number of versions.
             self._forget_checked_folders()
             self._queued = []
+            self._queued_bytes = 0
             for target in pending:
                 self._render(db, orjson.loads(target))
+                # An increment's files grow with its versions, so a chunk of them is written in parts.
+                if self._queued_bytes > QUEUED_BYTES:
+                    self._write_queued(db)
             self._write_queued(db)
             with immediate_transaction(db):
                 db.conn.executemany("DELETE FROM docs_pending WHERE target = ?", [(target,) for target in pending])
@@ -416,6 +426,7 @@ class DocsProjection:
     def _write(self, relative: PurePosixPath, data: bytes) -> None:
         """Queue a file of the chunk being rendered; ``_write_queued`` writes it."""
         self._queued.append((relative, data))
+        self._queued_bytes += len(data)
 
     def _copy_artifact(self, relative: PurePosixPath, state: VersionState, name: str) -> None:
         """Queue the copy of the version's blob into its folder; ``_write_queued`` copies it."""
@@ -427,6 +438,7 @@ class DocsProjection:
         A file is recorded before it is written, so reset() finds it even after a crash.
         """
         queued, self._queued = self._queued, []
+        self._queued_bytes = 0
         checked = [(self._checked_path(relative), relative, content) for relative, content in queued]
         with immediate_transaction(db):
             db.conn.executemany(

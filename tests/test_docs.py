@@ -486,6 +486,37 @@ def test_render_keeps_few_checked_folders(
     assert max(made for _, made in kept) <= 5
 
 
+def test_render_writes_a_large_chunk_in_parts(
+    make_registry: Any, open_docs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(docs_module, "QUEUED_BYTES", 4096)
+    registry = make_registry(increment="0042")
+    for minor in range(12):
+        registry.register_model("churn", {"minor": minor}, version=f"v1.{minor}.0")
+    runner, root = open_docs(registry)
+    projection = runner.projections[0]
+    held: list[int] = []
+    write_queued = projection._write_queued
+
+    def write_and_record(db: Any) -> None:
+        held.append(projection._queued_bytes)
+        write_queued(db)
+
+    monkeypatch.setattr(projection, "_write_queued", write_and_record)
+
+    runner.catch_up()
+
+    # All 14 targets fit in one chunk, which is written in parts, each started once 4 kB are queued.
+    assert len(held) >= 3
+    assert sorted(path.name for path in (root / "increments" / "0042" / "models").iterdir()) == sorted(
+        f"churn-v1.{minor}.0" for minor in range(12)
+    )
+    for minor in range(12):
+        assert (root / "increments" / "0042" / "models" / f"churn-v1.{minor}.0" / "metadata.json").is_file()
+    assert (root / "increments" / "0042" / "registry" / "model_catalog.yaml").is_file()
+    assert runner.db.execute("SELECT COUNT(*) FROM docs_pending").fetchone()[0] == 0
+
+
 def test_render_reads_pending_in_chunks(
     make_registry: Any, open_docs: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
