@@ -468,12 +468,12 @@ def test_render_keeps_few_checked_folders(
         registry.register_model("churn", {"minor": minor}, version=f"v1.{minor}.0")
     runner, root = open_docs(registry)
     projection = runner.projections[0]
-    kept: list[tuple[int, int]] = []
+    folder_counts: list[tuple[int, int]] = []
     write_queued = projection._write_queued
 
     def write_and_count(db: Any) -> None:
         write_queued(db)
-        kept.append((len(projection._checked_folders), len(projection._made_folders)))
+        folder_counts.append((len(projection._checked_folders), len(projection._made_folders)))
 
     monkeypatch.setattr(projection, "_write_queued", write_and_count)
 
@@ -481,9 +481,9 @@ def test_render_keeps_few_checked_folders(
 
     assert len(list((root / "increments" / "0042" / "models").iterdir())) == 30
     # 32 targets (30 versions, the model and the increment) in chunks of 5, each target in one folder.
-    assert len(kept) == 7
-    assert max(checked for checked, _ in kept) <= 5
-    assert max(made for _, made in kept) <= 5
+    assert len(folder_counts) == 7
+    assert max(checked for checked, _ in folder_counts) <= 5
+    assert max(made for _, made in folder_counts) <= 5
 
 
 def test_render_writes_a_large_chunk_in_parts(
@@ -495,11 +495,11 @@ def test_render_writes_a_large_chunk_in_parts(
         registry.register_model("churn", {"minor": minor}, version=f"v1.{minor}.0")
     runner, root = open_docs(registry)
     projection = runner.projections[0]
-    held: list[int] = []
+    queued_sizes: list[int] = []
     write_queued = projection._write_queued
 
     def write_and_record(db: Any) -> None:
-        held.append(projection._queued_bytes)
+        queued_sizes.append(projection._queued_bytes)
         write_queued(db)
 
     monkeypatch.setattr(projection, "_write_queued", write_and_record)
@@ -507,7 +507,7 @@ def test_render_writes_a_large_chunk_in_parts(
     runner.catch_up()
 
     # All 14 targets fit in one chunk, which is written in parts, each started once 4 kB are queued.
-    assert len(held) >= 3
+    assert len(queued_sizes) >= 3
     assert sorted(path.name for path in (root / "increments" / "0042" / "models").iterdir()) == sorted(
         f"churn-v1.{minor}.0" for minor in range(12)
     )
