@@ -581,22 +581,28 @@ def _load_versions(db: sqlite_utils.Database, aggregate: ModelAggregate, event: 
 
 
 def _save(db: sqlite_utils.Database, aggregate: ModelAggregate, versions: Sequence[str]) -> None:
+    rows = []
     for version in versions:
         state = aggregate.versions[version]
         metrics = metrics_of(state.metadata)
-        db["docs_versions"].insert(  # type: ignore[union-attr]
-            {
-                "name": aggregate.name,
-                "version": state.version,
-                "stage": state.stage,
-                "increment": state.increment,
-                "accuracy": metrics.get("accuracy"),
-                "inference_latency_p50": metrics.get("inference_latency_p50"),
-                "deployed_at": state.deployed_at.isoformat() if state.deployed_at else None,
-                "state": state.model_dump_json(),
-            },
-            replace=True,
+        rows.append(
+            (
+                aggregate.name,
+                state.version,
+                state.stage,
+                state.increment,
+                metrics.get("accuracy"),
+                metrics.get("inference_latency_p50"),
+                state.deployed_at.isoformat() if state.deployed_at else None,
+                state.model_dump_json(),
+            )
         )
+    # Plain SQL, as for the deployments: sqlite-utils' insert inspects the table on each call.
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO docs_versions (name, version, stage, increment, accuracy, "
+        "inference_latency_p50, deployed_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     db.execute(
         "UPDATE docs_models SET production = ?, last_effective_at = ? WHERE model_id = ?",
         [aggregate.production, aggregate.last_effective_at.isoformat(), str(aggregate.id)],
