@@ -187,9 +187,8 @@ def _partial_aggregate(row: Mapping[str, Any], event: DomainEvent) -> ModelAggre
 
 def _load_versions(db: sqlite_utils.Database, aggregate: ModelAggregate, versions: set[str]) -> None:
     for version in versions - aggregate.versions.keys():
-        state_rows = list(
-            query_rows(db, f"SELECT state FROM {VERSIONS} WHERE name = ? AND version = ?", [aggregate.name, version])
-        )
+        sql = f"SELECT state FROM {VERSIONS} WHERE name = ? AND version = ?"
+        state_rows = list(query_rows(db, sql, [aggregate.name, version]))
         if state_rows:
             aggregate.versions[version] = VersionState.model_validate_json(state_rows[0]["state"])
 
@@ -335,8 +334,8 @@ def select_versions(
     where = f"FROM {source} WHERE {' AND '.join(clauses)} ORDER BY v.precedence"
     if page_size is None:
         # The rows are returned as SQLite gives them, with no copy.
-        all_rows = db.conn.execute(f"SELECT v.version, v.stage, v.metadata, v.state {where}", params).fetchall()
-        return VersionPage(all_rows, None)
+        sql = f"SELECT v.version, v.stage, v.metadata, v.state {where}"
+        return VersionPage(db.conn.execute(sql, params).fetchall(), None)
     params.append(page_size + 1)
     sql = f"SELECT v.precedence, v.version, v.stage, v.metadata, v.state {where} LIMIT ?"
     rows = db.conn.execute(sql, params).fetchall()

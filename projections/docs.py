@@ -290,10 +290,8 @@ class DocsProjection:
         while True:
             # Targets are read a chunk at a time, because a rebuild leaves one per version pending.
             # Each chunk is deleted once its files are written, so the next query starts after it.
-            pending = [
-                row["target"]
-                for row in query_rows(db, "SELECT target FROM docs_pending ORDER BY target LIMIT ?", [RENDER_CHUNK])
-            ]
+            sql = "SELECT target FROM docs_pending ORDER BY target LIMIT ?"
+            pending = [row["target"] for row in query_rows(db, sql, [RENDER_CHUNK])]
             if not pending:
                 break
             # The folders checked and made are kept for one chunk only: kept for a whole
@@ -308,7 +306,9 @@ class DocsProjection:
                     self._write_queued(db)
             self._write_queued(db)
             with immediate_transaction(db):
-                db.conn.executemany("DELETE FROM docs_pending WHERE target = ?", [(target,) for target in pending])
+                db.conn.executemany(
+                    "DELETE FROM docs_pending WHERE target = ?", [(target,) for target in pending]
+                )
             rendered += len(pending)
         self._forget_checked_folders()
         if rendered:
@@ -381,7 +381,8 @@ class DocsProjection:
         self._write(folder / "model_catalog.yaml", render_catalog(increment, by_model).encode())
         graph_data = nx.node_link_data(lineage_graph(increment, by_model), edges="edges")
         self._write(folder / "lineage_graph.json", orjson.dumps(graph_data, option=orjson.OPT_INDENT_2))
-        self._write(folder / "deployment_history.md", render_deployment_history(increment, transitions).encode())
+        history = render_deployment_history(increment, transitions)
+        self._write(folder / "deployment_history.md", history.encode())
 
     # --- files ------------------------------------------------------------------
 

@@ -264,8 +264,8 @@ def _link_inputs(db: sqlite_utils.Database, model: str, columns: Mapping[str, st
     """Make ``columns`` the model's input features, replacing the ones it had."""
     previous = [
         row["source"]
-        for row in query_rows(db, 
-            f"SELECT source FROM {EDGES_TABLE} WHERE target = ? AND relation = ?", [model, INPUT_OF]
+        for row in query_rows(
+            db, f"SELECT source FROM {EDGES_TABLE} WHERE target = ? AND relation = ?", [model, INPUT_OF]
         )
     ]
     db.execute(f"DELETE FROM {EDGES_TABLE} WHERE target = ? AND relation = ?", [model, INPUT_OF])
@@ -354,7 +354,8 @@ def _retire(db: sqlite_utils.Database, model: str, deployment: str, at: dt.datet
 def _current_sources(db: sqlite_utils.Database, deployment: str) -> list[str]:
     # The partial index on current deployment edges serves this query without reading the edges
     # of every version ever deployed, which made each promotion slower as a model grew.
-    rows = query_rows(db, 
+    rows = query_rows(
+        db,
         f"SELECT source FROM {EDGES_TABLE} WHERE target = ? AND relation = ? "
         f"AND json_extract(attributes, '$.current') = 1",
         [deployment, DEPLOYED_TO],
@@ -366,8 +367,8 @@ def _edge_attributes(
     db: sqlite_utils.Database, source: str, target: str, relation: str
 ) -> dict[str, Any] | None:
     rows = list(
-        query_rows(db, 
-            f"SELECT attributes FROM {EDGES_TABLE} WHERE source = ? AND target = ? AND relation = ?",
+        query_rows(
+            db, f"SELECT attributes FROM {EDGES_TABLE} WHERE source = ? AND target = ? AND relation = ?",
             [source, target, relation],
         )
     )
@@ -399,8 +400,8 @@ def load_graph(db: sqlite_utils.Database) -> nx.DiGraph:
         return graph
     for row in query_rows(db, f"SELECT id, kind, label, attributes FROM {NODES_TABLE} ORDER BY id"):
         graph.add_node(row["id"], kind=row["kind"], label=row["label"], **orjson.loads(row["attributes"]))
-    for row in query_rows(db, 
-        f"SELECT source, target, relation, attributes FROM {EDGES_TABLE} ORDER BY source, target"
+    for row in query_rows(
+        db, f"SELECT source, target, relation, attributes FROM {EDGES_TABLE} ORDER BY source, target"
     ):
         graph.add_edge(
             row["source"], row["target"], relation=row["relation"], **orjson.loads(row["attributes"])

@@ -14,7 +14,9 @@ from typing import Any
 import sqlite_utils
 
 
-def query_rows(db: sqlite_utils.Database, sql: str, parameters: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
+def query_rows(
+    db: sqlite_utils.Database, sql: str, parameters: Sequence[Any] = ()
+) -> Iterator[dict[str, Any]]:
     """Run the SELECT ``sql`` and return its rows, as dicts by column name, fetched as they are read."""
     cursor = db.conn.execute(sql, parameters)
     if cursor.description is None:

@@ -486,7 +486,7 @@ def test_render_keeps_few_checked_folders(
     assert max(made for _, made in folder_counts) <= 5
 
 
-def test_render_writes_a_large_chunk_in_parts(
+def test_large_chunk_written_in_parts(
     make_registry: Any, open_docs: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(docs_module, "QUEUED_BYTES", 4096)

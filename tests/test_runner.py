@@ -519,7 +519,7 @@ def test_rebuild_decodes_each_notification_once(small_store: Store, tmp_path: Pa
     assert read_tables(target) == small_store.clean
 
 
-def test_projections_behind_by_different_amounts_catch_up(small_store: Store, tmp_path: Path) -> None:
+def test_uneven_positions_catch_up_together(small_store: Store, tmp_path: Path) -> None:
     target = tmp_path / "uneven.sqlite3"
     with ModelRegistry(home=small_store.home) as registry:
         live = registry.projection_runner()
