@@ -257,6 +257,7 @@ class ProjectionRunner:
     def _select(self, names: Iterable[str] | None) -> list[Projection]:
         if names is None:
             return list(self.projections)
+        _check_not_text(names)
         known = {p.name: p for p in self.projections}
         chosen = []
         for name in names:
@@ -361,6 +362,33 @@ class _Tracked:
 
 # The read models that queries read; the docs projection only writes files.
 QUERY_PROJECTIONS = ("catalog", "history", "lineage")
+
+# The names of the projections that all_projections returns.
+PROJECTION_NAMES = (*QUERY_PROJECTIONS, "docs")
+
+
+def check_projection_names(names: Iterable[str] | None) -> None:
+    """Raise InvalidInput unless ``names`` is None or a collection of names from PROJECTION_NAMES.
+
+    The registry checks the names before it opens a read-model database, so a
+    rejected call leaves no file behind.
+    """
+    if names is None:
+        return
+    _check_not_text(names)
+    for name in names:
+        if name not in PROJECTION_NAMES:
+            raise InvalidInput(
+                f"unknown projection {name!r}: expected one of {', '.join(sorted(PROJECTION_NAMES))}", value=name
+            )
+
+
+def _check_not_text(names: Iterable[str]) -> None:
+    # A string is iterable too, and its letters would be taken as names.
+    if isinstance(names, str):
+        raise InvalidInput(
+            f"invalid projection names {names!r}: expected a list of names, such as [{names!r}]", value=names
+        )
 
 
 def all_projections(docs_root: Path, artifacts: ArtifactStore) -> list[Projection]:

@@ -16,6 +16,7 @@ import difflib
 import gc
 import getpass
 import logging
+import math
 import os
 import random
 import time
@@ -837,7 +838,15 @@ class ModelRegistry:
     def catch_up_projections(
         self, names: Sequence[str] | None = None, progress: ProgressCallback | None = None
     ) -> int:
-        """Apply new events to the read models (all of them by default); return how many were applied."""
+        """Apply new events to the read models (all of them by default).
+
+        Return the number of notifications applied, summed over the read
+        models. ``progress``, if given, is called after each page with the
+        position reached and the position the catch-up stops at.
+        """
+        from projections.runner import check_projection_names
+
+        check_projection_names(names)
         applied = self.projection_runner().catch_up(names, progress=progress)
         logger.info("read models caught up: %d notifications applied", applied)
         return applied
@@ -856,10 +865,15 @@ class ModelRegistry:
         With ``as_of`` (a time) or ``position`` (a notification id) the rebuild
         stops there, and it goes to ``target``, by default a new file under
         ``home/rebuilds/``, so the live read models keep following the log.
-        An interrupted rebuild of the same target resumes where it stopped.
+        The docs of a rebuild into another file go to a folder beside it,
+        named after the file with ``-docs`` added. An interrupted rebuild of
+        the same target resumes where it stopped. ``progress``, if given, is
+        called after each page with the position reached and the position the
+        rebuild stops at.
         """
-        from projections.runner import Limit, ProjectionRunner, all_projections
+        from projections.runner import Limit, ProjectionRunner, all_projections, check_projection_names
 
+        check_projection_names(names)
         limit = Limit(
             position=_check_position(position),
             as_of=to_utc(as_of, argument="as_of") if as_of is not None else None,
@@ -867,9 +881,20 @@ class ModelRegistry:
         path = self.read_models_path
         if target is not None:
             path = Path(target)
+            if path.is_dir():
+                raise errors.InvalidInput(
+                    f"invalid target {str(target)!r}: it is a folder; pass the path of a SQLite file "
+                    f"to write, such as {str(path / 'read_models.sqlite3')!r}",
+                    value=str(target),
+                )
         elif limit.position is not None or limit.as_of is not None:
-            label = f"position-{limit.position}" if limit.as_of is None else f"as-of-{limit.as_of:%Y%m%dT%H%M%SZ}"
-            path = self.home / "rebuilds" / f"read_models-{label}.sqlite3"
+            # Both limits name the default file, so rebuilds with different limits never share one.
+            labels = []
+            if limit.as_of is not None:
+                labels.append(f"as-of-{limit.as_of:%Y%m%dT%H%M%SZ}")
+            if limit.position is not None:
+                labels.append(f"position-{limit.position}")
+            path = self.home / "rebuilds" / f"read_models-{'-'.join(labels)}.sqlite3"
 
         if path.absolute() == self.read_models_path and (limit.position is not None or limit.as_of is not None):
             raise errors.InvalidInput(
@@ -1258,6 +1283,12 @@ def _check_bounds(bounds: Mapping[str, float] | None, argument: str) -> dict[str
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise errors.InvalidInput(
                 f"invalid {argument}[{key!r}] = {value!r}: expected a number", value=value
+            )
+        if math.isnan(value):
+            raise errors.InvalidInput(
+                f"invalid {argument}[{key!r}] = nan: expected a number, because no metric compares "
+                "with NaN and the filter would match no version",
+                value=value,
             )
         checked[str(key)] = float(value)
     return checked

@@ -598,6 +598,27 @@ CASES = [
         "list-max-metric-none", lambda s: s.registry.list_versions(NAME, max_metrics={"accuracy": None}),
         InvalidInput, "None", "expected a number",
     ),
+    case(
+        "list-min-metric-nan", lambda s: s.registry.list_versions(NAME, min_metrics={"accuracy": float("nan")}),
+        InvalidInput, "nan", "no metric compares with NaN",
+    ),
+    # rebuild_projections and catch_up_projections
+    case(
+        "rebuild-names-text", lambda s: s.registry.rebuild_projections("catalog"),
+        InvalidInput, "'catalog'", "expected a list of names, such as ['catalog']",
+    ),
+    case(
+        "rebuild-names-unknown", lambda s: s.registry.rebuild_projections(["catalogue"]),
+        InvalidInput, "'catalogue'", "expected one of catalog, docs, history, lineage",
+    ),
+    case(
+        "catch-up-names-text", lambda s: s.registry.catch_up_projections("history"),
+        InvalidInput, "'history'", "expected a list of names, such as ['history']",
+    ),
+    case(
+        "rebuild-target-folder", lambda s: s.registry.rebuild_projections(target=s.registry.home),
+        InvalidInput, "it is a folder", "pass the path of a SQLite file to write",
+    ),
     # enforce_end_of_life
     case("enforce-actor-empty", lambda s: s.registry.enforce_end_of_life(actor=""), InvalidInput, "''", USER_NAME),
     case("enforce-actor-blank", lambda s: s.registry.enforce_end_of_life(actor="  "), InvalidInput, "'  '", USER_NAME),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import os
+import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,6 +99,27 @@ def test_past_rebuild_keeps_live_docs(registry: Any, clock: Any, tmp_path: Path)
     assert live.read_text() == before
     assert "- Version: v1.0.0" in before
     assert (target.parent / "past-docs" / NAME / "model-registry.md").is_file()
+
+
+def test_default_rebuild_files_differ_by_limit(registry: Any) -> None:
+    registry.register_model(NAME, {"rule": 1}, version="v1")
+    registry.promote_model(NAME, "v1", "dev", "staging")
+    as_of = registry.events(NAME)[-1].effective_at
+    last = registry.projection_runner().recorder.max_notification_id()
+
+    before_promotion = registry.rebuild_projections(as_of=as_of, position=last - 1)
+    after_promotion = registry.rebuild_projections(as_of=as_of, position=last)
+
+    # With both limits in the default name, the second rebuild does not overwrite the first.
+    assert before_promotion.name == f"read_models-as-of-{as_of:%Y%m%dT%H%M%SZ}-position-{last - 1}.sqlite3"
+    assert after_promotion.name == f"read_models-as-of-{as_of:%Y%m%dT%H%M%SZ}-position-{last}.sqlite3"
+    assert stage_in(before_promotion) == "dev"
+    assert stage_in(after_promotion) == "staging"
+
+
+def stage_in(database: Path) -> str:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        return str(connection.execute("SELECT stage FROM catalog_versions").fetchone()[0])
 
 
 def test_atomic_write_skips_a_taken_temporary_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
