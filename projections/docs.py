@@ -96,9 +96,9 @@ TEMPORARY_PREFIX = FILES_TEMPORARY_PREFIX
 # How many render targets are read from the pending table at once.
 RENDER_CHUNK = 1000
 
-# The bytes of rendered files held in memory before they are written, at most (about; one target's files may
-# pass it). The three files of an increment of 100 versions take about 170 kB, so a chunk of 1,000 such
-# increments would hold about 170 MB.
+# The bytes of rendered files held in memory before they are written. One target's files may pass the limit,
+# because it is checked between targets. The three files of an increment of 100 versions take about 170 kB,
+# so a chunk of 1,000 such increments would otherwise hold about 170 MB.
 QUEUED_BYTES = 8 * 1024 * 1024
 
 _SAFE_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
